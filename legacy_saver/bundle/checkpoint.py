@@ -1,0 +1,188 @@
+"""``load_checkpoint``/``list_variables``: one reader for every checkpoint
+flavour, with TensorFlow's method names, and the path rules that find it.
+
+``path`` may be a prefix (``dir/model.ckpt-100``), a directory (its
+``checkpoint`` state file, else a SavedModel's ``variables/variables``, else
+its only checkpoint), a file of a checkpoint (``.index``, ``.data-*``,
+``.meta``: resolved to the prefix, with a note), a V1 file, or V1 shards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CheckpointNotFoundError, TensorNotFoundError
+from .dtypes import DType
+from .reader import BundleReader, index_path
+from .storage import LOCAL, Storage, storage_for
+from .v1 import V1Reader, v1_files
+
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+_FILE_SUFFIX = re.compile(r"\.(index|meta|data-\d{5}-of-\d{5})$")
+
+
+@dataclass
+class ResolvedPath:
+    prefix: str
+    version: int  # 1 or 2
+    files: list[str] = field(default_factory=list)  # V1 files
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_checkpoint(path: str | os.PathLike[str], storage: Storage | None = None) -> ResolvedPath:
+    """Find the checkpoint ``path`` names, or raise ``CheckpointNotFoundError``."""
+    if storage is None:
+        storage, text = storage_for(path)
+    else:
+        text = os.fspath(path)
+    notes: list[str] = []
+    if storage is LOCAL and os.path.isdir(text):
+        text, notes = _from_directory(text)
+    match = _FILE_SUFFIX.search(text)
+    if match and not storage.exists(index_path(text)):
+        notes.append(f"{text} is a file of checkpoint {text[: match.start()]}; using the prefix")
+        text = text[: match.start()]
+    if storage.exists(index_path(text)):
+        return ResolvedPath(text, 2, notes=notes)
+    files = v1_files(text, storage)
+    if files and _is_table(storage, files[0]):
+        return ResolvedPath(text, 1, files, notes)
+    raise CheckpointNotFoundError(_not_found_message(text, storage))
+
+
+def _is_table(storage: Storage, path: str) -> bool:
+    from .table_format import FOOTER_BYTES, TABLE_MAGIC
+
+    size = storage.size(path)
+    if size < FOOTER_BYTES:
+        return False
+    with storage.open_read(path) as f:
+        f.seek(size - 8)
+        return int.from_bytes(f.read(8), "little") == TABLE_MAGIC
+
+
+def _from_directory(directory: str) -> tuple[str, list[str]]:
+    from .. import state
+
+    latest = state.latest_checkpoint(directory)
+    if latest is not None:
+        return latest, []
+    saved_model = os.path.join(directory, "variables", "variables")
+    if os.path.exists(index_path(saved_model)):
+        return saved_model, [f"{directory} is a SavedModel; reading its variables"]
+    prefixes = sorted(p[: -len(".index")] for p in os.listdir(directory) if p.endswith(".index"))
+    if len(prefixes) == 1:
+        prefix = os.path.join(directory, prefixes[0])
+        return prefix, [f"{directory} has no checkpoint state file; using its only checkpoint"]
+    if not prefixes:
+        raise CheckpointNotFoundError(f"{directory} holds no checkpoint (no state file, no .index)")
+    raise CheckpointNotFoundError(
+        f"{directory} has no checkpoint state file and {len(prefixes)} checkpoints "
+        f"({', '.join(prefixes[:5])}); name one"
+    )
+
+
+def _not_found_message(text: str, storage: Storage) -> str:
+    message = f"no checkpoint at {text} (neither {text}.index nor a V1 checkpoint file exists)"
+    directory = os.path.dirname(text) or "."
+    if storage is LOCAL and os.path.isdir(directory):
+        base = os.path.basename(text)
+        near = sorted({_FILE_SUFFIX.sub("", p) for p in os.listdir(directory) if p.startswith(base[:3])})
+        if near:
+            message += f"; {directory} has: {', '.join(near[:5])}"
+    return message
+
+
+class CheckpointReader:
+    """What ``tf.train.load_checkpoint`` returns, without TensorFlow.
+
+    Attributes:
+        prefix: the resolved checkpoint prefix.
+        format_version: 1 or 2.
+        notes: how ``path`` was resolved, when it was not a plain prefix.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> None:
+        storage, text = storage_for(path)
+        resolved = resolve_checkpoint(text, storage)
+        self.prefix = resolved.prefix
+        self.format_version = resolved.version
+        self.notes = resolved.notes
+        self._v2: BundleReader | None = None
+        self._v1: V1Reader | None = None
+        if resolved.version == 2:
+            self._v2 = BundleReader(self.prefix, verify_checksums=verify_checksums, storage=storage)
+        else:
+            self._v1 = V1Reader(resolved.files, verify_checksums=verify_checksums, storage=storage)
+
+    @property
+    def bundle(self) -> BundleReader | None:
+        """The V2 reader underneath (raw entries, slices), None for V1."""
+        return self._v2
+
+    def keys(self) -> list[str]:
+        """Every tensor name, sorted."""
+        return sorted(self._v2.keys()) if self._v2 else self._v1.keys()  # type: ignore[union-attr]
+
+    def has_tensor(self, name: str) -> bool:
+        if self._v2:
+            return name in self._v2
+        return name in self._v1.keys()  # type: ignore[union-attr]
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._v2.entry(name).shape if self._v2 else self._v1.shape(name)  # type: ignore[union-attr]
+
+    def dtype(self, name: str) -> DType:
+        return self._v2.entry(name).dtype if self._v2 else self._v1.dtype(name)  # type: ignore[union-attr]
+
+    def get_variable_to_shape_map(self) -> dict[str, list[int]]:
+        return {k: list(self.shape(k)) for k in self.keys()}
+
+    def get_variable_to_dtype_map(self) -> dict[str, DType]:
+        return {k: self.dtype(k) for k in self.keys()}
+
+    def get_tensor(self, name: str) -> np.ndarray:
+        if not self.has_tensor(name):
+            raise TensorNotFoundError(f"tensor {name!r} not found in {self.prefix}")
+        return self._v2.get_tensor(name) if self._v2 else self._v1.get_tensor(name)  # type: ignore[union-attr]
+
+    @property
+    def is_object_based(self) -> bool:
+        return self.has_tensor(OBJECT_GRAPH_KEY)
+
+    def object_graph(self) -> object | None:
+        """The parsed ``TrackableObjectGraph`` of a TF2 checkpoint, else None."""
+        if not self.is_object_based:
+            return None
+        from .protos import TrackableObjectGraph
+
+        graph = TrackableObjectGraph()
+        graph.ParseFromString(bytes(self.get_tensor(OBJECT_GRAPH_KEY).item()))
+        return graph
+
+    def close(self) -> None:
+        if self._v2:
+            self._v2.close()
+        if self._v1:
+            self._v1.close()
+
+    def __enter__(self) -> CheckpointReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, verify_checksums: bool = True) -> CheckpointReader:
+    """Open the checkpoint at ``path`` (see the module docstring)."""
+    return CheckpointReader(path, verify_checksums=verify_checksums)
+
+
+def list_variables(path: str | os.PathLike[str]) -> list[tuple[str, list[int]]]:
+    """``[(name, shape)]`` of every tensor, sorted by name, as TensorFlow's."""
+    with load_checkpoint(path) as reader:
+        return [(k, list(reader.shape(k))) for k in reader.keys()]

@@ -1,0 +1,287 @@
+"""Reading a V2 checkpoint (a "tensor bundle"): ``P.index`` + ``P.data-*``.
+
+The whole ``.index`` is read and checked when the reader opens (it is small);
+each tensor is read on request, straight into one preallocated numpy buffer,
+and its crc32c verified before it is returned. See ``FORMAT.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+
+from ..errors import (
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    TensorNotFoundError,
+    UnsupportedFeatureError,
+)
+from .coding import DecodeError, crc32c, unmask_crc
+from .dtypes import DType
+from .entry import BundleEntry, Extent
+from .ordered_code import slice_key
+from .protos import ENDIAN_BIG, ENDIAN_LITTLE, BundleHeaderProto
+from .storage import Storage, storage_for
+from .strings import decode_strings
+from .table import TableReader
+
+HEADER_KEY = b""
+BUNDLE_VERSION = 1  # tensor_bundle.cc kTensorBundleVersion: what this reader understands
+MAX_SHARDS = 1_000_000
+READ_CHUNK_BYTES = 64 << 20  # read big tensors in pieces so one read() never copies 2 GB
+
+
+def index_path(prefix: str) -> str:
+    return f"{prefix}.index"
+
+
+def data_path(prefix: str, shard: int, num_shards: int) -> str:
+    return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
+
+
+def _extents_key(extents: tuple[Extent, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(
+        slice(0, dim) if length == -1 else slice(start, start + length)
+        for (start, length), dim in zip(extents, shape, strict=True)
+    )
+
+
+class BundleReader:
+    """Random access to the tensors of one V2 checkpoint prefix."""
+
+    def __init__(
+        self, prefix: str | os.PathLike[str], *, verify_checksums: bool = True,
+        storage: Storage | None = None,
+    ) -> None:  # fmt: skip
+        if storage is None:
+            storage, self.prefix = storage_for(prefix)
+        else:
+            self.prefix = os.fspath(prefix)
+        self._storage = storage
+        self._verify = verify_checksums
+        self.index_file = index_path(self.prefix)
+        if not storage.exists(self.index_file):
+            raise CheckpointNotFoundError(f"{self.index_file} does not exist")
+        raw = storage.read(self.index_file)
+        self.index_bytes = len(raw)
+        self.compressed_blocks = False
+        self._entries = self._load_index(raw)
+        self._files: dict[int, BinaryIO] = {}
+        self._shard_sizes: dict[int, int] = {}
+
+    # -- index -------------------------------------------------------------
+    def _corrupt(self, detail: str) -> CorruptCheckpointError:
+        return CorruptCheckpointError(f"{self.index_file} is corrupt: {detail}")
+
+    def _load_index(self, raw: bytes) -> dict[str, bytes]:
+        try:
+            table = TableReader(raw, self._verify)
+            items = table.items()
+            first = next(items, None)
+            if first is None or first[0] != HEADER_KEY:
+                raise DecodeError("missing header entry (key '')")
+            self._read_header(first[1])
+            entries = {}
+            for key, value in items:
+                try:
+                    name = key.decode("utf-8")
+                except UnicodeDecodeError:
+                    name = key.decode("latin-1")  # slice keys are binary OrderedCode
+                entries[name] = value
+            self.compressed_blocks = table.saw_compression
+        except DecodeError as exc:
+            raise self._corrupt(str(exc)) from None
+        return entries
+
+    def _read_header(self, value: bytes) -> None:
+        header = BundleHeaderProto()
+        try:
+            header.ParseFromString(value)
+        except Exception:
+            raise DecodeError("header entry is not a BundleHeaderProto") from None
+        if not 1 <= header.num_shards <= MAX_SHARDS:
+            raise DecodeError(f"header claims {header.num_shards} shards")
+        if header.endianness not in (ENDIAN_LITTLE, ENDIAN_BIG):
+            raise DecodeError(f"unknown endianness {header.endianness}")
+        version = header.version
+        if version.min_consumer > BUNDLE_VERSION or BUNDLE_VERSION in version.bad_consumers:
+            raise UnsupportedFeatureError(
+                f"{self.index_file} needs a newer reader: format version producer "
+                f"{version.producer}, min_consumer {version.min_consumer}, this reader is "
+                f"{BUNDLE_VERSION}"
+            )
+        self.num_shards = int(header.num_shards)
+        self.big_endian = header.endianness == ENDIAN_BIG
+        self.version = (int(version.producer), int(version.min_consumer))
+
+    # -- listing -----------------------------------------------------------
+    def raw_keys(self) -> list[str]:
+        """Every key in the index, slice entries included, in file order."""
+        return list(self._entries)
+
+    def keys(self) -> list[str]:
+        """Tensor names (slice entries, which are internal, left out)."""
+        return [k for k in self._entries if not k.startswith("\x00")]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._entries and not key.startswith("\x00")
+
+    def entry(self, key: str) -> BundleEntry:
+        value = self._entries.get(key)
+        if value is None:
+            raise TensorNotFoundError(f"tensor {key!r} not found in {self.prefix}")
+        try:
+            entry = BundleEntry.decode(key, value)
+        except DecodeError as exc:
+            raise self._corrupt(str(exc)) from None
+        if not entry.slices and entry.shard_id >= self.num_shards:
+            raise self._corrupt(f"entry {key!r}: shard {entry.shard_id} of {self.num_shards}")
+        return entry
+
+    def entries(self) -> Iterator[BundleEntry]:
+        for key in self.keys():
+            yield self.entry(key)
+
+    # -- data --------------------------------------------------------------
+    def data_file(self, shard: int) -> str:
+        return data_path(self.prefix, shard, self.num_shards)
+
+    def _shard(self, entry: BundleEntry) -> BinaryIO:
+        shard = entry.shard_id
+        f = self._files.get(shard)
+        if f is None:
+            path = self.data_file(shard)
+            if not self._storage.exists(path):
+                raise CheckpointNotFoundError(
+                    f"{path} is missing (tensor {entry.key!r} is stored there)"
+                )
+            self._shard_sizes[shard] = self._storage.size(path)
+            f = self._files[shard] = self._storage.open_read(path)
+        if entry.offset + entry.size > self._shard_sizes[shard]:
+            raise CorruptCheckpointError(
+                f"{self.data_file(shard)} is truncated: tensor {entry.key!r} needs bytes "
+                f"{entry.offset}..{entry.offset + entry.size}, file has {self._shard_sizes[shard]}"
+            )
+        return f
+
+    def read_into(self, entry: BundleEntry, buffer: memoryview, *, verify: bool = True) -> None:
+        """Read ``entry``'s stored bytes into ``buffer`` (exactly its size) and
+        verify the checksum. The building block of zero-copy reads."""
+        f = self._shard(entry)
+        f.seek(entry.offset)
+        done = 0
+        while done < entry.size:
+            n = f.readinto(buffer[done : min(entry.size, done + READ_CHUNK_BYTES)])  # type: ignore[attr-defined]
+            if not n:
+                raise CorruptCheckpointError(
+                    f"{self.data_file(entry.shard_id)} ended early reading {entry.key!r}"
+                )
+            done += n
+        if verify and self._verify and crc32c(buffer) != unmask_crc(entry.crc32c):
+            raise CorruptCheckpointError(
+                f"{self.data_file(entry.shard_id)}: checksum mismatch for tensor {entry.key!r}"
+            )
+
+    def read_raw(self, entry: BundleEntry) -> bytes:
+        """The stored bytes of one (unsliced) entry, checksum verified."""
+        buf = bytearray(entry.size)
+        self.read_into(entry, memoryview(buf))
+        return bytes(buf)
+
+    def get_tensor(self, key: str) -> np.ndarray:
+        """The value of ``key`` as a numpy array (sliced tensors assembled)."""
+        entry = self.entry(key)
+        if entry.slices:
+            return self._assemble(entry)
+        return self._read_value(entry)
+
+    def _read_value(self, entry: BundleEntry) -> np.ndarray:
+        dtype = entry.dtype
+        if dtype in (DType.VARIANT, DType.RESOURCE):
+            raise UnsupportedFeatureError(
+                f"tensor {entry.key!r} in {self.prefix} has dtype {dtype.tf_name}, "
+                "which has no numpy representation"
+            )
+        if dtype is DType.STRING:
+            return self._read_strings(entry)
+        out = np.empty(entry.shape, dtype=dtype.numpy)
+        self.read_into(entry, memoryview(out.reshape(-1).view(np.uint8)))
+        if self.big_endian and out.dtype.itemsize > 1:
+            out.byteswap(inplace=True)
+        return out
+
+    def _read_strings(self, entry: BundleEntry) -> np.ndarray:
+        data = bytearray(entry.size)
+        self.read_into(entry, memoryview(data), verify=False)  # decode_strings checks the crc
+        try:
+            values, crc = decode_strings(
+                bytes(data), entry.num_elements, big_endian=self.big_endian, verify=self._verify
+            )
+        except DecodeError as exc:
+            raise CorruptCheckpointError(
+                f"{self.data_file(entry.shard_id)}: tensor {entry.key!r}: {exc}"
+            ) from None
+        if self._verify and crc != unmask_crc(entry.crc32c):
+            raise CorruptCheckpointError(
+                f"{self.data_file(entry.shard_id)}: checksum mismatch for tensor {entry.key!r}"
+            )
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out.reshape(entry.shape)
+
+    # -- partitioned variables --------------------------------------------
+    def slice_entries(self, key: str) -> list[tuple[tuple[Extent, ...], BundleEntry]]:
+        """The stored pieces of a partitioned tensor, as ``(extents, entry)``."""
+        entry = self.entry(key)
+        pieces = []
+        for extents in entry.slices:
+            internal = slice_key(key, extents).decode("latin-1")
+            if internal not in self._entries:
+                raise self._corrupt(f"slice {list(extents)} of {key!r} has no data entry")
+            piece = self.entry(internal)
+            want = tuple(
+                dim if length == -1 else length
+                for (_, length), dim in zip(extents, entry.shape, strict=True)
+            )
+            if piece.shape != want or piece.dtype_enum != entry.dtype_enum:
+                raise self._corrupt(f"slice {list(extents)} of {key!r} has shape {piece.shape}")
+            pieces.append((extents, piece))
+        return pieces
+
+    def get_slices(self, key: str) -> list[tuple[tuple[Extent, ...], np.ndarray]]:
+        """The raw slices of a partitioned tensor: ``[(extents, array)]``."""
+        return [(ext, self._read_value(piece)) for ext, piece in self.slice_entries(key)]
+
+    def _assemble(self, entry: BundleEntry) -> np.ndarray:
+        dtype = entry.dtype
+        out = np.empty(entry.shape, dtype=dtype.numpy)
+        pieces = self.slice_entries(entry.key)
+        boxes = [_extents_key(extents, entry.shape) for extents, _ in pieces]
+        for i, a in enumerate(boxes):
+            for b in boxes[:i]:
+                if all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b, strict=True)):
+                    raise self._corrupt(f"slices of {entry.key!r} overlap")
+        covered = sum(piece.num_elements for _, piece in pieces)
+        if covered != math.prod(entry.shape):
+            raise self._corrupt(
+                f"slices of {entry.key!r} cover {covered} of {math.prod(entry.shape)} elements"
+            )
+        for box, (_, piece) in zip(boxes, pieces, strict=True):
+            out[box] = self._read_value(piece)
+        return out
+
+    # -- lifecycle ---------------------------------------------------------
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> BundleReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

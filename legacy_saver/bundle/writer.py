@@ -1,0 +1,241 @@
+"""Writing a V2 checkpoint, byte-compatible with TensorFlow's ``BundleWriter``.
+
+Lifecycle: ``add``/``add_slice``/``add_raw`` any number of times, then exactly
+one of ``finish()`` or ``abandon()`` (a ``with`` block picks for you).
+
+Atomicity: data shards are written under temporary names next to their final
+ones; ``finish()`` fsyncs them, renames them into place, then writes the
+``.index`` to a temporary name, fsyncs and renames it (the index last, because
+a prefix "exists" when its index does), and fsyncs the directory. A crash at
+any point leaves either no ``.index`` (the prefix does not exist) or a
+complete checkpoint; temporary files are removed by ``abandon()``.
+
+Bytes are deterministic: the same adds in the same order give the same files,
+and for the same tensors the same bytes as TensorFlow writes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import BinaryIO
+
+import numpy as np
+
+from .coding import crc32c, mask_crc
+from .dtypes import DType, dtype_from_numpy
+from .entry import BundleEntry, Extent
+from .ordered_code import slice_key
+from .protos import BundleHeaderProto
+from .reader import BUNDLE_VERSION, data_path, index_path
+from .strings import encode_strings
+from .table import TableBuilder
+
+TEMP_MARKER = ".tempstate"  # TensorFlow's BundleWriter uses the same infix
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a directory so that renames in it are durable (POSIX only)."""
+    try:
+        fd = os.open(path or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class BundleWriter:
+    """Streams tensors into a new checkpoint at ``prefix``.
+
+    Args:
+        prefix: the checkpoint prefix (``dir/model.ckpt-100``).
+        num_shards: number of ``.data`` shards; pick one per tensor with
+            ``add(..., shard=i)``.
+        fsync: make files durable before they are renamed into place.
+    """
+
+    def __init__(self, prefix: str | os.PathLike[str], *, num_shards: int = 1, fsync: bool = True):
+        if num_shards < 1:
+            raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+        self.prefix = os.fspath(prefix)
+        self.num_shards = num_shards
+        self._fsync = fsync
+        self._entries: dict[str, BundleEntry] = {}
+        self._sizes = [0] * num_shards
+        self._token = secrets.token_hex(8)
+        self._renamed: list[str] = []
+        self._state = "open"
+        directory = os.path.dirname(self.prefix)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self._files: list[BinaryIO] = []
+        try:
+            for shard in range(num_shards):
+                self._files.append(open(self._temp(data_path(self.prefix, shard, num_shards)), "wb"))
+        except BaseException:
+            self.abandon()
+            raise
+
+    def _temp(self, final: str) -> str:
+        return f"{final}{TEMP_MARKER}{self._token}"
+
+    # -- adding ------------------------------------------------------------
+    def _check_key(self, key: str) -> None:
+        if self._state != "open":
+            raise ValueError(f"writer for {self.prefix} is {self._state}")
+        if not key:
+            raise ValueError("the empty key is reserved for the bundle header")
+        if key in self._entries:
+            raise ValueError(f"duplicate key {key!r} in {self.prefix}")
+
+    def add(self, key: str, value: object, *, shard: int = 0) -> None:
+        """Append one tensor (anything ``np.asarray`` accepts)."""
+        self._check_key(key)
+        array = np.asarray(value)
+        dtype = dtype_from_numpy(array.dtype, where=f"tensor {key!r}: ")
+        self._add_array(key, array, dtype, shard)
+
+    def _add_array(self, key: str, array: np.ndarray, dtype: DType, shard: int) -> None:
+        if dtype is DType.STRING:
+            data, masked = encode_strings(array)
+            self._write(key, dtype, array.shape, shard, [memoryview(data)], masked)
+            return
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        view = memoryview(flat)
+        self._write(key, dtype, array.shape, shard, [view], mask_crc(crc32c(view)))
+
+    def add_raw(
+        self, key: str, dtype: DType | int, shape: tuple[int, ...], chunks: list[memoryview] | list[bytes],
+        masked_crc32c: int, *, shard: int = 0,
+    ) -> None:  # fmt: skip
+        """Append already-encoded bytes with their (masked) checksum: the
+        converters copy tensors this way without decoding them."""
+        self._check_key(key)
+        self._write(key, DType(int(dtype)), tuple(shape), shard, chunks, masked_crc32c)
+
+    def add_slice(
+        self, key: str, full_shape: tuple[int, ...], extents: tuple[Extent, ...], value: object,
+        *, shard: int = 0,
+    ) -> None:  # fmt: skip
+        """Append one slice of a partitioned tensor ``key``."""
+        if self._state != "open":
+            raise ValueError(f"writer for {self.prefix} is {self._state}")
+        array = np.asarray(value)
+        dtype = dtype_from_numpy(array.dtype, where=f"tensor {key!r}: ")
+        full_shape = tuple(int(d) for d in full_shape)
+        extents = tuple((int(s), int(n)) for s, n in extents)
+        want = tuple(d if n == -1 else n for (_, n), d in zip(extents, full_shape, strict=True))
+        if array.shape != want:
+            raise ValueError(f"slice {list(extents)} of {key!r} needs shape {want}, got {array.shape}")
+        if all(s == 0 and n in (-1, d) for (s, n), d in zip(extents, full_shape, strict=True)):
+            self.add(key, array, shard=shard)  # a full slice is a plain tensor, as in TF
+            return
+        full = self._entries.get(key)
+        if full is not None and (not full.slices or full.shape != full_shape or full.dtype_enum != dtype):
+            raise ValueError(f"slice of {key!r} disagrees with earlier adds for that key")
+        slices = (full.slices if full else ()) + (extents,)
+        internal = slice_key(key, extents).decode("latin-1")
+        self._check_key(internal)
+        self._add_array(internal, array, dtype, shard)
+        self._entries[key] = BundleEntry(key, int(dtype), full_shape, slices=slices)
+
+    def _write(
+        self, key: str, dtype: DType, shape: tuple[int, ...], shard: int,
+        chunks: list[memoryview] | list[bytes], masked: int,
+    ) -> None:  # fmt: skip
+        if not 0 <= shard < self.num_shards:
+            raise ValueError(f"shard {shard} out of range 0..{self.num_shards - 1}")
+        out = self._files[shard]
+        offset = self._sizes[shard]
+        size = 0
+        for chunk in chunks:
+            out.write(chunk)
+            size += len(chunk)
+        self._sizes[shard] += size
+        shape = tuple(int(d) for d in shape)
+        self._entries[key] = BundleEntry(key, int(dtype), shape, shard, offset, size, masked)
+
+    # -- finishing ---------------------------------------------------------
+    def finish(self) -> None:
+        """Make the checkpoint visible under its final names (index last)."""
+        if self._state != "open":
+            raise ValueError(f"writer for {self.prefix} is {self._state}")
+        try:
+            for f in self._files:
+                f.flush()
+                if self._fsync:
+                    os.fsync(f.fileno())
+                f.close()
+            # Overwriting a prefix: retire its index first so that old index and
+            # new data never meet (the prefix simply does not exist meanwhile).
+            _remove(index_path(self.prefix))
+            for shard in range(self.num_shards):
+                final = data_path(self.prefix, shard, self.num_shards)
+                os.replace(self._temp(final), final)
+                self._renamed.append(final)
+            self._write_index()
+        except BaseException:
+            self.abandon()
+            raise
+        self._state = "finished"
+
+    def _write_index(self) -> None:
+        final = index_path(self.prefix)
+        temp = self._temp(final)
+        header = BundleHeaderProto(num_shards=self.num_shards)
+        header.version.producer = BUNDLE_VERSION
+        with open(temp, "wb") as f:
+            table = TableBuilder(f)
+            table.add(b"", header.SerializeToString(deterministic=True))
+            for key in sorted(self._entries, key=_key_bytes):
+                table.add(_key_bytes(key), self._entries[key].encode())
+            table.finish()
+            f.flush()
+            if self._fsync:
+                os.fsync(f.fileno())
+        os.replace(temp, final)
+        if self._fsync:
+            fsync_dir(os.path.dirname(self.prefix))
+
+    def abandon(self) -> None:
+        """Discard everything written; no file of this checkpoint remains
+        under a final name that was not there before."""
+        if self._state == "finished":
+            raise ValueError(f"writer for {self.prefix} is finished")
+        self._state = "abandoned"
+        for f in self._files:
+            f.close()
+        for shard in range(self.num_shards):
+            _remove(self._temp(data_path(self.prefix, shard, self.num_shards)))
+        _remove(self._temp(index_path(self.prefix)))
+        for path in self._renamed:  # finish() failed before the index landed
+            _remove(path)
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if self._state != "open":
+            return
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abandon()
+
+
+def _key_bytes(key: str) -> bytes:
+    """Tensor names are UTF-8; internal slice keys are binary, carried as latin-1."""
+    return key.encode("latin-1") if key.startswith("\x00") else key.encode("utf-8")
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
