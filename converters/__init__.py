@@ -1,0 +1,28 @@
+"""Checkpoint converters: TF1 name-based <-> TF2 object-based, V1 -> V2.
+
+Structural conversion, ``tf2_to_tf1``, ``v1_to_v2`` and ``verify`` never import
+TensorFlow; conversion into a target model (``target=``) does, lazily.
+"""
+
+from legacy_saver.errors import CheckpointError
+
+from .api import plan_tf1_to_tf2, tf1_to_tf2, tf2_to_tf1, v1_to_v2
+from .plan import Plan
+from .report import ConversionReport
+from .rules import Rule, RuleError, load_rules
+from .verify import VerifyReport, verify
+
+__all__ = [
+    "CheckpointError",
+    "ConversionReport",
+    "Plan",
+    "Rule",
+    "RuleError",
+    "VerifyReport",
+    "load_rules",
+    "plan_tf1_to_tf2",
+    "tf1_to_tf2",
+    "tf2_to_tf1",
+    "v1_to_v2",
+    "verify",
+]

@@ -1,0 +1,246 @@
+"""Carrying out a ``Plan``: the only converter code that reads tensor bytes
+and writes a checkpoint.
+
+* An identity action on a stored (unsliced, little-endian V2) entry is a byte
+  copy: the stored bytes stream through one reused buffer into the new data
+  shard under the entry's own checksum, which is re-verified on the way; the
+  value is never decoded. Peak memory is the buffer, not the checkpoint.
+* Anything else (a transform, a partitioned or V1 source) is decoded, changed
+  and re-encoded, one tensor at a time.
+* The destination keeps the source's shard count and each copied tensor stays
+  in its shard. It is written by ``BundleWriter``: temporary names, index last,
+  so a failed conversion leaves no checkpoint behind.
+* ``link=True`` with a plan of identity copies only: the source data shards are
+  hard-linked under the destination's names (falling back to a copy, with a
+  note, where linking fails) and only a new index is written, pointing at the
+  same offsets, plus one small extra shard for new tensors (the object graph).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from legacy_saver.bundle import BundleWriter, CheckpointReader
+from legacy_saver.bundle.coding import crc32c, unmask_crc
+from legacy_saver.bundle.entry import BundleEntry
+from legacy_saver.bundle.reader import data_path, index_path
+from legacy_saver.bundle.writer import TEMP_MARKER, fsync_dir
+from legacy_saver.errors import CheckpointError, CorruptCheckpointError
+
+from .names import OBJECT_GRAPH_KEY
+from .plan import Action, Plan
+from .rules import apply_transform
+
+COPY_BUFFER_BYTES = 16 << 20  # one reused buffer for byte copies
+
+
+@dataclass
+class ExecuteResult:
+    bytes_copied: int = 0
+    bytes_reencoded: int = 0
+    linked: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def destination_exists(dst: str) -> bool:
+    return os.path.exists(index_path(dst)) or os.path.isfile(dst)
+
+
+def check_destination(src_prefix: str, dst: str, overwrite: bool) -> None:
+    """Refuse to write over ``src`` ever, and over an existing ``dst`` unless asked."""
+    if os.path.abspath(dst) == os.path.abspath(src_prefix):
+        raise CheckpointError(f"destination {dst} is the source checkpoint")
+    if destination_exists(dst) and not overwrite:
+        raise CheckpointError(
+            f"{index_path(dst)} already exists; pass overwrite=True to replace it"
+        )
+
+
+def _extras(plan: Plan) -> dict[str, object]:
+    extra = dict(plan.extra)
+    if plan.object_graph is not None:
+        extra[OBJECT_GRAPH_KEY] = np.array(plan.object_graph, dtype=object)
+    return extra
+
+
+def can_link(plan: Plan, reader: CheckpointReader) -> str | None:
+    """None when ``plan`` can be done by linking shards, else the reason not."""
+    bundle = reader.bundle
+    if bundle is None:
+        return "the source is a V1 checkpoint"
+    if bundle.big_endian:
+        return "the source is big-endian"
+    for action in plan.actions:
+        if not action.transform.is_identity:
+            return f"{action.src!r} is transformed"
+        if bundle.entry(action.src).slices:
+            return f"{action.src!r} is partitioned and must be merged"
+    return None
+
+
+def execute(
+    plan: Plan, reader: CheckpointReader, dst: str, *, link: bool = False, fsync: bool = True,
+    buffer_bytes: int = COPY_BUFFER_BYTES,
+) -> ExecuteResult:  # fmt: skip
+    """Write checkpoint ``dst`` as ``plan`` says, reading from ``reader``."""
+    result = ExecuteResult()
+    if link:
+        reason = can_link(plan, reader)
+        if reason is None:
+            _link(plan, reader, dst, result, fsync)
+            return result
+        result.notes.append(f"link=True not possible ({reason}); copied instead")
+    bundle = reader.bundle
+    num_shards = bundle.num_shards if bundle is not None else 1
+    with BundleWriter(dst, num_shards=num_shards, fsync=fsync) as writer:
+        copier = _Copier(reader, buffer_bytes)
+        try:
+            for action in _read_order(plan.actions, reader):
+                copier.write(writer, action, result)
+            for key, value in _extras(plan).items():
+                writer.add(key, value)
+        finally:
+            copier.close()
+    return result
+
+
+def _read_order(actions: list[Action], reader: CheckpointReader) -> list[Action]:
+    """Stored order (shard, offset), so that copies read each shard sequentially."""
+    bundle = reader.bundle
+    if bundle is None:
+        return list(actions)
+
+    def where(a: Action) -> tuple[int, int]:
+        entry = bundle.entry(a.src)
+        return (entry.shard_id, entry.offset) if not entry.slices else (1 << 62, 0)
+
+    return sorted(actions, key=where)
+
+
+class _Copier:
+    def __init__(self, reader: CheckpointReader, buffer_bytes: int) -> None:
+        self.reader = reader
+        self.buffer = bytearray(buffer_bytes)
+        self.files: dict[int, object] = {}
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()  # type: ignore[attr-defined]
+
+    def write(self, writer: BundleWriter, action: Action, result: ExecuteResult) -> None:
+        bundle = self.reader.bundle
+        entry = bundle.entry(action.src) if bundle is not None else None
+        raw = (entry is not None and not entry.slices and action.transform.is_identity
+               and not bundle.big_endian)  # type: ignore[union-attr]  # fmt: skip
+        if raw:
+            shard = entry.shard_id if entry.shard_id < writer.num_shards else 0  # type: ignore[union-attr]
+            chunks = self._stream(entry)  # type: ignore[arg-type]
+            writer.add_raw(
+                action.dst, entry.dtype_enum, entry.shape, chunks, entry.crc32c, shard=shard
+            )  # type: ignore[union-attr, arg-type]
+            result.bytes_copied += entry.size  # type: ignore[union-attr]
+            return
+        value = apply_transform(self.reader.get_tensor(action.src), action.transform)
+        writer.add(action.dst, value)
+        result.bytes_reencoded += int(value.nbytes) if value.dtype != object else 0
+
+    def _stream(self, entry: BundleEntry):  # type: ignore[no-untyped-def]
+        """Yield the entry's stored bytes through the reused buffer, then check
+        their crc32c against the index."""
+        path = self.reader.bundle.data_file(entry.shard_id)  # type: ignore[union-attr]
+        f = self.files.get(entry.shard_id)
+        if f is None:
+            f = self.files[entry.shard_id] = open(path, "rb", buffering=0)  # noqa: SIM115
+        f.seek(entry.offset)  # type: ignore[attr-defined]
+        view, crc, left = memoryview(self.buffer), 0, entry.size
+        while left:
+            n = f.readinto(view[: min(left, len(view))])  # type: ignore[attr-defined]
+            if not n:
+                raise CorruptCheckpointError(f"{path} ended early reading {entry.key!r}")
+            crc = crc32c(view[:n], crc)
+            left -= n
+            yield view[:n]
+        if crc != unmask_crc(entry.crc32c):
+            raise CorruptCheckpointError(f"{path}: checksum mismatch for tensor {entry.key!r}")
+
+
+def _link(
+    plan: Plan, reader: CheckpointReader, dst: str, result: ExecuteResult, fsync: bool
+) -> None:
+    bundle = reader.bundle
+    assert bundle is not None  # checked by can_link
+    n = bundle.num_shards
+    extras = _extras(plan)
+    total = n + 1 if extras else n
+    directory = os.path.dirname(dst)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    entries: dict[str, BundleEntry] = {}
+    if extras:  # the new tensors go to one extra shard, written by BundleWriter
+        tmp = f"{dst}{TEMP_MARKER}extra"
+        with BundleWriter(tmp, fsync=fsync) as writer:
+            for key, value in extras.items():
+                writer.add(key, value)
+        with CheckpointReader(tmp) as extra_reader:
+            for key in extras:
+                e = extra_reader.bundle.entry(key)  # type: ignore[union-attr]
+                entries[key] = BundleEntry(
+                    key, e.dtype_enum, e.shape, n, e.offset, e.size, e.crc32c
+                )
+        os.remove(index_path(tmp))
+        os.replace(data_path(tmp, 0, 1), data_path(dst, n, total))
+    for action in plan.actions:
+        e = bundle.entry(action.src)
+        entries[action.dst] = BundleEntry(
+            action.dst, e.dtype_enum, e.shape, e.shard_id, e.offset, e.size, e.crc32c
+        )
+    if os.path.exists(index_path(dst)):
+        os.remove(index_path(dst))
+    for shard in range(n):
+        _link_or_copy(bundle.data_file(shard), data_path(dst, shard, total), result)
+    _write_index(dst, total, entries, fsync)
+    result.bytes_copied = (
+        sum(e.size for e in entries.values() if e.shard_id < n) if result.notes else 0
+    )
+    result.linked = not result.notes
+
+
+def _link_or_copy(src: str, dst: str, result: ExecuteResult) -> None:
+    temp = f"{dst}{TEMP_MARKER}link"
+    try:
+        os.link(src, temp)
+    except OSError as exc:
+        shutil.copyfile(src, temp)
+        result.notes.append(f"could not hard-link {src} ({exc.strerror}); copied it")
+    os.replace(temp, dst)
+
+
+def _write_index(
+    prefix: str, num_shards: int, entries: dict[str, BundleEntry], fsync: bool
+) -> None:
+    """An index over ``entries`` (which already point into the data shards),
+    written under a temporary name and renamed into place."""
+    from legacy_saver.bundle.protos import BundleHeaderProto
+    from legacy_saver.bundle.reader import BUNDLE_VERSION
+    from legacy_saver.bundle.table import TableBuilder
+
+    final = index_path(prefix)
+    temp = f"{final}{TEMP_MARKER}index"
+    header = BundleHeaderProto(num_shards=num_shards)
+    header.version.producer = BUNDLE_VERSION
+    with open(temp, "wb") as f:
+        table = TableBuilder(f)
+        table.add(b"", header.SerializeToString(deterministic=True))
+        for key in sorted(entries, key=lambda k: k.encode("utf-8")):
+            table.add(key.encode("utf-8"), entries[key].encode())
+        table.finish()
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+    os.replace(temp, final)
+    if fsync:
+        fsync_dir(os.path.dirname(prefix))

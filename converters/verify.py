@@ -1,0 +1,129 @@
+"""``verify``: re-read a conversion's source and destination and compare every
+value bit for bit, after the plan's transforms.
+
+The plan is derived again from the two checkpoints (structural TF1 -> TF2
+when the source is name-based and the destination object-based, TF2 -> TF1
+for the reverse, same names otherwise), or passed in (target-model plans).
+Optimizer state missing from the destination means it was converted with
+``optimizer="drop"``; the check then expects exactly that plan.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from legacy_saver.bundle import CheckpointReader, load_checkpoint
+
+from .flatten import plan_identity, plan_tf2_to_tf1
+from .names import OBJECT_GRAPH_KEY
+from .plan import Plan
+from .rules import Rule, apply_transform
+from .structural import plan_structural
+
+_OPTIMIZER_HOW = ("optimizer-slot", "optimizer-state")
+
+
+@dataclass(frozen=True)
+class Difference:
+    src: str | None
+    dst: str | None
+    problem: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    src: str
+    dst: str
+    compared: int
+    differences: tuple[Difference, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def summary(self) -> str:
+        head = f"verify {self.src} -> {self.dst}: {self.compared} tensors compared, "
+        if self.ok:
+            return head + "all equal"
+        lines = [head + f"{len(self.differences)} differences"]
+        lines += [f"  {d.src} -> {d.dst}: {d.problem}" for d in self.differences]
+        return "\n".join(lines)
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> str | None:
+    """None when ``a`` and ``b`` are bitwise equal, else what differs."""
+    if a.dtype != b.dtype:
+        return f"dtype {b.dtype}, expected {a.dtype}"
+    if a.shape != b.shape:
+        return f"shape {list(b.shape)}, expected {list(a.shape)}"
+    if a.dtype == object:
+        equal = a.reshape(-1).tolist() == b.reshape(-1).tolist()
+    else:
+        equal = np.array_equal(np.ascontiguousarray(a).reshape(-1).view(np.uint8),
+                               np.ascontiguousarray(b).reshape(-1).view(np.uint8))  # fmt: skip
+    return None if equal else "values differ"
+
+
+def derive_plan(src: CheckpointReader, dst: CheckpointReader, rules: list[Rule] | None) -> Plan:
+    """The plan a conversion from ``src`` to ``dst`` followed (see module docstring)."""
+    src_keys, dst_keys = src.keys(), set(dst.keys())
+    if dst.is_object_based and not src.is_object_based:
+        shapes = {k: src.shape(k) for k in src_keys}
+        plan = plan_structural(shapes, rules=rules)
+        if any(a.how in _OPTIMIZER_HOW and a.dst not in dst_keys for a in plan.actions):
+            plan = plan_structural(shapes, rules=rules, optimizer="drop")
+        return plan
+    if src.is_object_based and not dst.is_object_based:
+        plan = plan_tf2_to_tf1(src.object_graph(), src_keys, rules=rules)
+        if any(a.dst not in dst_keys for a in plan.actions):
+            dropped = plan_tf2_to_tf1(src.object_graph(), src_keys, rules=rules, optimizer="drop")
+            if all(a.dst in dst_keys for a in dropped.actions):
+                return dropped
+        return plan
+    return plan_identity(src_keys, rules=rules)
+
+
+def verify(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], rules: list[Rule] | None = None,
+    *, plan: Plan | None = None,
+) -> VerifyReport:  # fmt: skip
+    """Compare every value of ``dst`` with what ``src`` says it should be."""
+    with load_checkpoint(src) as s, load_checkpoint(dst) as d:
+        if plan is None:
+            plan = derive_plan(s, d, rules)
+        differences: list[Difference] = []
+        dst_keys = set(d.keys())
+        compared = 0
+        for action in plan.actions:
+            if action.dst not in dst_keys:
+                differences.append(
+                    Difference(action.src, action.dst, "missing from the destination")
+                )
+                continue
+            expected = apply_transform(s.get_tensor(action.src), action.transform)
+            problem = same_bits(expected, d.get_tensor(action.dst))
+            compared += 1
+            if problem:
+                differences.append(Difference(action.src, action.dst, problem))
+        differences += _check_rest(plan, d, dst_keys)
+        return VerifyReport(s.prefix, d.prefix, compared, tuple(differences))
+
+
+def _check_rest(plan: Plan, d: CheckpointReader, dst_keys: set[str]) -> list[Difference]:
+    out = []
+    planned = {a.dst for a in plan.actions} | set(plan.extra)
+    if plan.object_graph is not None:
+        planned.add(OBJECT_GRAPH_KEY)
+        if (
+            OBJECT_GRAPH_KEY in dst_keys
+            and bytes(d.get_tensor(OBJECT_GRAPH_KEY).item()) != plan.object_graph
+        ):
+            out.append(Difference(None, OBJECT_GRAPH_KEY, "object graph differs from the plan's"))
+    for key in sorted(dst_keys - planned):
+        out.append(Difference(None, key, "in the destination but not in the plan"))
+    for key in sorted(planned - dst_keys - {a.dst for a in plan.actions}):
+        out.append(Difference(None, key, "missing from the destination"))
+    return out
