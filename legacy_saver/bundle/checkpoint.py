@@ -137,7 +137,7 @@ class CheckpointReader:
         return self._v2.entry(name).shape if self._v2 else self._v1.shape(name)  # type: ignore[union-attr]
 
     def dtype(self, name: str) -> DType:
-        return self._v2.entry(name).dtype if self._v2 else self._v1.dtype(name)  # type: ignore[union-attr]
+        return self._v2.dtype(name) if self._v2 else self._v1.dtype(name)  # type: ignore[union-attr]
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         return {k: list(self.shape(k)) for k in self.keys()}

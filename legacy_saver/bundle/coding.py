@@ -86,8 +86,9 @@ def decode_varint(
         pos += 1
         result |= (byte & 0x7F) << shift
         if not byte & 0x80:
-            if result >= 1 << (7 * max_bytes if max_bytes < 10 else 64):
-                raise DecodeError(f"varint overflows {max_bytes * 7 if max_bytes < 10 else 64} bits")
+            bits = 32 if max_bytes == MAX_VARINT32_BYTES else min(64, 7 * max_bytes)
+            if result >> bits:
+                raise DecodeError(f"varint overflows {bits} bits")
             return result, pos
         shift += 7
     raise DecodeError(f"truncated or overlong varint at byte {pos}")

@@ -43,6 +43,17 @@ def data_path(prefix: str, shard: int, num_shards: int) -> str:
     return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
 
 
+def _decode_key(key: bytes) -> str:
+    """Tensor names are UTF-8; internal slice keys, and names that are not
+    UTF-8, are carried as latin-1 (the writer's ``_key_bytes`` inverts this)."""
+    if key.startswith(b"\x00"):
+        return key.decode("latin-1")
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return key.decode("latin-1")
+
+
 def _extents_key(extents: tuple[Extent, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(
         slice(0, dim) if length == -1 else slice(start, start + length)
@@ -70,6 +81,7 @@ class BundleReader:
         self.index_bytes = len(raw)
         self.compressed_blocks = False
         self._entries = self._load_index(raw)
+        self._decoded: dict[str, BundleEntry] = {}
         self._files: dict[int, BinaryIO] = {}
         self._shard_sizes: dict[int, int] = {}
 
@@ -87,10 +99,9 @@ class BundleReader:
             self._read_header(first[1])
             entries = {}
             for key, value in items:
-                try:
-                    name = key.decode("utf-8")
-                except UnicodeDecodeError:
-                    name = key.decode("latin-1")  # slice keys are binary OrderedCode
+                # Slice keys (binary OrderedCode, always starting with 0x00) are
+                # carried as latin-1 even when their bytes happen to be valid UTF-8.
+                name = _decode_key(key)
                 entries[name] = value
             self.compressed_blocks = table.saw_compression
         except DecodeError as exc:
@@ -131,6 +142,9 @@ class BundleReader:
         return isinstance(key, str) and key in self._entries and not key.startswith("\x00")
 
     def entry(self, key: str) -> BundleEntry:
+        cached = self._decoded.get(key)  # entries are frozen: decode and check each once
+        if cached is not None:
+            return cached
         value = self._entries.get(key)
         if value is None:
             raise TensorNotFoundError(f"tensor {key!r} not found in {self.prefix}")
@@ -140,7 +154,28 @@ class BundleReader:
             raise self._corrupt(str(exc)) from None
         if not entry.slices and entry.shard_id >= self.num_shards:
             raise self._corrupt(f"entry {key!r}: shard {entry.shard_id} of {self.num_shards}")
+        self._decoded[key] = entry
         return entry
+
+    def dtype(self, key: str) -> DType:
+        """The dtype of ``key``; an unknown enum names the file and the key."""
+        return self._dtype(self.entry(key))
+
+    def _dtype(self, entry: BundleEntry) -> DType:
+        try:
+            return entry.dtype
+        except UnsupportedFeatureError as exc:
+            raise UnsupportedFeatureError(f"{self.index_file}: {exc}") from None
+
+    def _empty(self, entry: BundleEntry, dtype: DType) -> np.ndarray:
+        """``np.empty`` for an entry whose bytes were bounded by the file size;
+        numpy still refuses some zero-element shapes (``[0, 2**62]``)."""
+        try:
+            return np.empty(entry.shape, dtype=dtype.numpy)
+        except (ValueError, MemoryError) as exc:
+            raise UnsupportedFeatureError(
+                f"{self.index_file}: tensor {entry.key!r} of shape {list(entry.shape)}: {exc}"
+            ) from None
 
     def entries(self) -> Iterator[BundleEntry]:
         for key in self.keys():
@@ -188,6 +223,7 @@ class BundleReader:
 
     def read_raw(self, entry: BundleEntry) -> bytes:
         """The stored bytes of one (unsliced) entry, checksum verified."""
+        self._shard(entry)  # bounds-check before allocating
         buf = bytearray(entry.size)
         self.read_into(entry, memoryview(buf))
         return bytes(buf)
@@ -200,7 +236,7 @@ class BundleReader:
         return self._read_value(entry)
 
     def _read_value(self, entry: BundleEntry) -> np.ndarray:
-        dtype = entry.dtype
+        dtype = self._dtype(entry)
         if dtype in (DType.VARIANT, DType.RESOURCE):
             raise UnsupportedFeatureError(
                 f"tensor {entry.key!r} in {self.prefix} has dtype {dtype.tf_name}, "
@@ -208,13 +244,15 @@ class BundleReader:
             )
         if dtype is DType.STRING:
             return self._read_strings(entry)
-        out = np.empty(entry.shape, dtype=dtype.numpy)
+        self._shard(entry)  # bounds-check before allocating: sizes come from the file
+        out = self._empty(entry, dtype)
         self.read_into(entry, memoryview(out.reshape(-1).view(np.uint8)))
         if self.big_endian and out.dtype.itemsize > 1:
             out.byteswap(inplace=True)
         return out
 
     def _read_strings(self, entry: BundleEntry) -> np.ndarray:
+        self._shard(entry)
         data = bytearray(entry.size)
         self.read_into(entry, memoryview(data), verify=False)  # decode_strings checks the crc
         try:
@@ -257,8 +295,7 @@ class BundleReader:
         return [(ext, self._read_value(piece)) for ext, piece in self.slice_entries(key)]
 
     def _assemble(self, entry: BundleEntry) -> np.ndarray:
-        dtype = entry.dtype
-        out = np.empty(entry.shape, dtype=dtype.numpy)
+        dtype = self._dtype(entry)
         pieces = self.slice_entries(entry.key)
         boxes = [_extents_key(extents, entry.shape) for extents, _ in pieces]
         for i, a in enumerate(boxes):
@@ -270,6 +307,9 @@ class BundleReader:
             raise self._corrupt(
                 f"slices of {entry.key!r} cover {covered} of {math.prod(entry.shape)} elements"
             )
+        for _, piece in pieces:
+            self._shard(piece)  # every piece fits its shard, so the whole is bounded
+        out = self._empty(entry, dtype)
         for box, (_, piece) in zip(boxes, pieces, strict=True):
             out[box] = self._read_value(piece)
         return out

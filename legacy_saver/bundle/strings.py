@@ -49,8 +49,8 @@ def decode_strings(
 ) -> tuple[list[bytes], int]:
     """Decode ``count`` strings from ``data``; return ``(values, crc)`` where
     ``crc`` is the unmasked crc32c to compare with the entry's."""
-    if count == 0:
-        return [], 0
+    if count == 0 and not data:
+        return [], 0  # nothing stored at all (TensorFlow itself writes the 4 crc bytes)
     lengths = []
     pos = 0
     crc = 0
