@@ -1,0 +1,19 @@
+"""Batch conversion of whole checkpoint trees (``legacy-ckpt batch``).
+
+``discover`` finds checkpoints, ``run_batch`` converts them in worker
+processes into a mirrored tree, recording progress in a resumable manifest.
+"""
+
+from .discover import Discovery, Item, discover
+from .item import BatchOptions
+from .run import BatchSummary, format_summary, run_batch
+
+__all__ = [
+    "BatchOptions",
+    "BatchSummary",
+    "Discovery",
+    "Item",
+    "discover",
+    "format_summary",
+    "run_batch",
+]
