@@ -36,6 +36,11 @@ _LAZY = {
     "Saver": "saver",
     "import_meta_graph": "saver",
     "export_meta_graph": "saver",
+    "LegacyModel": "graph",
+    "restore_variables": "graph",
+    "scan": "graph",
+    "RestoreReport": "graph",
+    "ScanReport": "graph",
 }
 
 __all__ = [

@@ -1,0 +1,171 @@
+"""Carry an imported TF1 graph into TF2 code: a callable, and a SavedModel.
+
+``to_function`` cuts the part of the graph that computes the outputs
+(``extract_sub_graph``), copies the current value of every variable in that part into a new
+TF2 ``tf.Variable``, and imports the cut graph inside ``tf.compat.v1.wrap_function`` with each
+variable's output mapped to the new variable (its handle for resource variables, its value for
+reference variables); ``prune`` then makes a function from the given inputs to the outputs.
+
+Why variables, not constants (freezing): the function owns copies of the values, so it keeps
+working after the model's session is closed, but the values stay variables: a SavedModel
+stores them in its ``variables/`` checkpoint instead of inside ``saved_model.pb`` (which is
+limited to 2 GiB; VGG-16 alone is 528 MB), and TF2 code can still read or fine-tune them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["to_function", "export_saved_model"]  # and LegacyFunction, built lazily
+
+_SCOPE = "legacy"  # name scope of the imported copy inside the function graph
+_VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
+
+
+def _resolve(model: Any, items: Sequence[Any]) -> list[Any]:
+    return [model.tensor(x if ":" in x else x + ":0") if isinstance(x, str) else x for x in items]
+
+
+def to_function(model: Any, inputs: Sequence[Any], outputs: Sequence[Any]) -> Any:
+    """A ``LegacyFunction`` computing ``outputs`` from ``inputs`` (names or tensors).
+
+    The callable takes the inputs positionally, in order, and returns a list of outputs.
+    """
+    import tensorflow as tf
+
+    ins, outs = _resolve(model, inputs), _resolve(model, outputs)
+    sub = _closure(model.graph.as_graph_def(), {t.op.name for t in outs})
+    var_nodes = [n for n in sub.node if n.op in _VARIABLE_OPS]
+    values = _variable_values(model, var_nodes)
+    with tf.init_scope():
+        variables = {n.name: tf.Variable(values[n.name], name=n.name) for n in var_nodes}
+    kinds = {n.name: n.op for n in var_nodes}
+
+    def _import() -> None:
+        graph = tf.compat.v1.get_default_graph()  # the FuncGraph being traced
+        input_map = {
+            f"{name}:0": graph.capture(var.handle)
+            if kinds[name] == "VarHandleOp" else var.read_value()
+            for name, var in variables.items()
+        }
+        tf.compat.v1.import_graph_def(sub, input_map=input_map, name=_SCOPE)
+
+    wrapped = tf.compat.v1.wrap_function(_import, [])
+    g = wrapped.graph
+    pruned = wrapped.prune(
+        feeds=[g.get_tensor_by_name(f"{_SCOPE}/{t.name}") for t in ins],
+        fetches=[g.get_tensor_by_name(f"{_SCOPE}/{t.name}") for t in outs],
+    )
+    return _function_class()(pruned, list(variables.values()), ins, outs)
+
+
+def _closure(graph_def: Any, roots: set[str]) -> Any:
+    """The nodes ``roots`` depend on (data and control inputs), as a new GraphDef."""
+    nodes = {n.name: n for n in graph_def.node}
+    keep: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        stack.extend(i.lstrip("^").split(":")[0] for i in nodes[name].input)
+    out = type(graph_def)()
+    out.versions.CopyFrom(graph_def.versions)
+    out.library.CopyFrom(graph_def.library)
+    out.node.extend(n for n in graph_def.node if n.name in keep)
+    return out
+
+
+def _variable_values(model: Any, nodes: Sequence[Any]) -> dict[str, Any]:
+    """Current values of the variables behind ``nodes``, in one session run."""
+    fetches = {}
+    for node in nodes:
+        tensor = model.graph.get_tensor_by_name(node.name + ":0")
+        fetches[node.name] = model.tensor(tensor.name) if node.op == "VarHandleOp" else tensor
+    return model.session.run(fetches) if fetches else {}
+
+
+def _make_class() -> type:
+    import tensorflow as tf
+
+    class _LegacyFunction(tf.Module):
+        """A pruned TF1 graph as a TF2 callable, owning copies of its variables.
+
+        Attributes:
+            input_specs: ``tf.TensorSpec`` of each input, named after the graph tensor.
+            output_names: the graph names of the outputs, in order.
+        """
+
+        def __init__(self, fn: Any, variables: list[Any], ins: list[Any], outs: list[Any]):
+            super().__init__(name="legacy_function")
+            self._fn = fn
+            self.legacy_variables = variables
+            self.input_specs = [
+                tf.TensorSpec(t.shape, t.dtype, name=_key(t.name)) for t in ins
+            ]
+            self.output_names = [t.name for t in outs]
+
+        def __call__(self, *args: Any) -> list[Any]:
+            if len(args) != len(self.input_specs):
+                raise TypeError(
+                    f"expected {len(self.input_specs)} inputs "
+                    f"({', '.join(s.name for s in self.input_specs)}), got {len(args)}"
+                )
+            specs = self.input_specs
+            cast = [tf.convert_to_tensor(a, s.dtype) for a, s in zip(args, specs, strict=True)]
+            return list(self._fn(*cast))
+
+    return _LegacyFunction
+
+
+_CLASS: list[type] = []
+
+
+def _function_class() -> type:
+    """``LegacyFunction``, a ``tf.Module`` subclass, built when TensorFlow is first needed."""
+    if not _CLASS:
+        _CLASS.append(_make_class())
+    return _CLASS[0]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LegacyFunction":
+        return _function_class()
+    raise AttributeError(name)
+
+
+def _key(tensor_name: str) -> str:
+    """A signature key from a tensor name: ``vgg_16/fc7/Relu:0`` -> ``vgg_16_fc7_Relu``."""
+    base = tensor_name[:-2] if tensor_name.endswith(":0") else tensor_name
+    return re.sub(r"[^A-Za-z0-9_]", "_", base)
+
+
+def export_saved_model(
+    model: Any, directory: str | os.PathLike[str], inputs: Sequence[Any], outputs: Sequence[Any]
+) -> str:
+    """Write a TF2 SavedModel whose ``serving_default`` signature computes ``outputs``.
+
+    The signature's input keys are the input tensor names with ``/`` and ``:`` replaced by
+    ``_`` (``w1:0`` -> ``w1``); its output keys likewise. ``tf.saved_model.load(directory)``
+    also exposes ``serve(*inputs)`` returning that dict.
+
+    Returns:
+        The directory written.
+    """
+    import tensorflow as tf
+
+    module = to_function(model, inputs, outputs)
+    keys = [_key(n) for n in module.output_names]
+
+    @tf.function(input_signature=module.input_specs)
+    def serve(*args: Any) -> dict[str, Any]:
+        return dict(zip(keys, module(*args), strict=True))
+
+    module.serve = serve
+    path = os.fspath(directory)
+    tf.saved_model.save(module, path, signatures={"serving_default": serve})
+    return path

@@ -1,0 +1,249 @@
+"""``LegacyModel``: a TF1 meta graph and its checkpoint, imported, restored and ready to run.
+
+One object owns one ``tf.Graph`` and one session, so several models (or two copies of the
+same ``.meta``) never share names. Before anything is imported the meta graph is scanned
+(``scan.py``: refused when unsafe unless ``allow_unsafe=True``), checked for ops this
+TensorFlow lacks, and fixed for devices and old version strings (``portable.py``). Tensors are
+fetched by name; ``"w:0"`` of a resource variable gives its value, not the handle.
+``to_function`` and ``export_saved_model`` (``export.py``) carry the graph into TF2 code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from legacy_saver.errors import TensorNotFoundError
+
+from .portable import DeviceMap, import_portably, raise_if_unsafe
+from .restore import restore_variables
+from .scan import scan
+from .sources import GraphSource, resolve_source
+
+__all__ = ["LegacyModel", "Signature"]
+
+_MAX_SUGGESTIONS = 5
+_DEFAULT_SIGNATURE = "serving_default"
+_SAVED_MODEL_INIT = ("saved_model_main_op", "legacy_init_op", "table_initializer")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A signature def resolved to this model's tensors."""
+
+    method_name: str
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+
+
+class LegacyModel:
+    """A TF1 model imported into its own graph and session; build it with ``load``."""
+
+    def __init__(self, source: GraphSource, graph: Any, session: Any, saver: Any) -> None:
+        self.source = source
+        self.graph = graph
+        self.session = session
+        self.saver = saver
+        self.checkpoint = source.checkpoint
+        self._reads: dict[str, Any] = {}
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        checkpoint: Any = None,
+        *,
+        clear_devices: bool = True,
+        device_map: DeviceMap | None = None,
+        import_scope: str | None = None,
+        input_map: Mapping[str, Any] | None = None,
+        allow_unsafe: bool = False,
+    ) -> LegacyModel:
+        """Import the meta graph at ``path`` into a new graph and restore its checkpoint.
+
+        Args:
+            path: a ``.meta`` file, a checkpoint prefix, a checkpoint directory (its latest
+                checkpoint) or a TF1 SavedModel directory.
+            checkpoint: None (the checkpoint beside the meta graph), a prefix or directory to
+                restore from instead, or False to import without restoring.
+            clear_devices: drop the devices recorded in the graph.
+            device_map: remap devices instead (dict or function), e.g. ``{"/gpu:0": ""}``.
+            import_scope: name scope to import under.
+            input_map: ``{name in the meta graph: value}`` replacing graph inputs; values
+                become constants of the model's graph (e.g. ``{"keep_prob:0": 1.0}``).
+            allow_unsafe: import even when ``scan`` finds unsafe ops.
+
+        Raises:
+            UnsafeGraphError: unsafe ops, unless ``allow_unsafe``.
+            UnsupportedFeatureError: ops this TensorFlow does not register.
+            CheckpointNotFoundError: no meta graph, or an explicit checkpoint is absent.
+        """
+        import tensorflow as tf
+
+        source = resolve_source(path, checkpoint)
+        report = dataclasses.replace(scan(source.meta), source=source.meta_path)
+        if not allow_unsafe:
+            raise_if_unsafe(source.meta, source.meta_path, report)
+        if report.findings:
+            warnings.warn(str(report), UserWarning, stacklevel=2)
+        graph = tf.Graph()
+        saver, _scope = import_portably(
+            source.meta, graph, source=source.meta_path, clear_devices=clear_devices,
+            device_map=device_map, import_scope=import_scope, input_map=input_map,
+            allow_unsafe=True,  # scanned above
+        )
+        session = tf.compat.v1.Session(graph=graph)
+        model = cls(source, graph, session, saver)
+        try:
+            model._restore()
+        except BaseException:
+            model.close()
+            raise
+        return model
+
+    def _restore(self) -> None:
+        if self.checkpoint is None:
+            return
+        with self.graph.as_default():
+            if self.saver is not None:
+                self.saver.restore(self.session, self.checkpoint)
+            else:
+                restore_variables(self.session, self.checkpoint)
+            if self.source.saved_model_dir is not None:
+                self._run_saved_model_init()
+
+    def _run_saved_model_init(self) -> None:
+        """Run a TF1 SavedModel's main/legacy-init op with its assets fed, as its loader does."""
+        feeds = {}
+        for asset in self.source.meta.asset_file_def:
+            path = os.path.join(self.source.saved_model_dir, "assets", asset.filename)
+            feeds[self.graph.get_tensor_by_name(asset.tensor_info.name)] = path
+        for key in _SAVED_MODEL_INIT:
+            ops = self.graph.get_collection(key)
+            if ops:
+                self.session.run(ops, feed_dict=feeds)
+                return
+
+    # -- names -------------------------------------------------------------------------
+
+    def tensor(self, name: str) -> Any:
+        """The tensor (or op, for a name without ``:``) called ``name``.
+
+        ``"w:0"`` of a resource variable returns the variable's value (its
+        ``w/Read/ReadVariableOp:0``, or a read op created once), not the resource handle.
+
+        Raises:
+            TensorNotFoundError: no such tensor; the message lists close names.
+        """
+        try:
+            found = self.graph.as_graph_element(name, allow_tensor=True, allow_operation=True)
+        except (KeyError, ValueError, TypeError) as e:
+            raise TensorNotFoundError(self._not_found(name)) from e
+        if getattr(found, "dtype", None) is not None and found.dtype.name == "resource":
+            return self._read(found)
+        return found
+
+    def _not_found(self, name: str) -> str:
+        names = [t.name for op in self.graph.get_operations() for t in op.outputs]
+        names += [op.name for op in self.graph.get_operations()]
+        close = difflib.get_close_matches(name, names, n=_MAX_SUGGESTIONS, cutoff=0.6)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        return f"{self.source.meta_path} has no tensor {name!r}{hint}"
+
+    def _read(self, handle: Any) -> Any:
+        if handle.name in self._reads:
+            return self._reads[handle.name]
+        import tensorflow as tf
+
+        for consumer in handle.consumers():
+            if consumer.type == "ReadVariableOp" and consumer.name.endswith("/Read/ReadVariableOp"):
+                value = consumer.outputs[0]
+                break
+        else:
+            with self.graph.as_default(), tf.name_scope(handle.op.name + "/"):
+                dtype = handle.op.get_attr("dtype")
+                value = tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype, name="Value")
+        self._reads[handle.name] = value
+        return value
+
+    @property
+    def variables(self) -> list[Any]:
+        """The graph's global variables."""
+        return list(self.graph.get_collection("variables"))
+
+    @property
+    def inputs(self) -> list[Any]:
+        """The graph's placeholders (tensors, with ``.name``, ``.dtype`` and ``.shape``)."""
+        return [op.outputs[0] for op in self.graph.get_operations() if op.type == "Placeholder"]
+
+    @property
+    def signatures(self) -> dict[str, Signature]:
+        """The meta graph's signature defs resolved to tensors (empty when it has none)."""
+        out = {}
+        for key, sig in self.source.meta.signature_def.items():
+            out[key] = Signature(
+                sig.method_name,
+                {k: self.tensor(v.name) for k, v in sig.inputs.items() if v.name},
+                {k: self.tensor(v.name) for k, v in sig.outputs.items() if v.name},
+            )
+        return out
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """Outputs of the ``serving_default`` signature (else the first one); {} without any."""
+        sigs = self.signatures
+        if not sigs:
+            return {}
+        return dict(sigs.get(_DEFAULT_SIGNATURE, sigs[sorted(sigs)[0]]).outputs)
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any:
+        """``session.run`` where fetches and feed keys may be names."""
+        import tensorflow as tf
+
+        resolved = tf.nest.map_structure(
+            lambda f: self.tensor(f) if isinstance(f, str) else f, fetches
+        )
+        feeds = {
+            (self.graph.get_tensor_by_name(_tensor_name(k)) if isinstance(k, str) else k): v
+            for k, v in (feed_dict or {}).items()
+        }
+        return self.session.run(resolved, feed_dict=feeds)
+
+    def to_function(self, inputs: Sequence[Any], outputs: Sequence[Any]) -> Any:
+        """A TF2 callable computing ``outputs`` from ``inputs`` (see ``export.py``)."""
+        from .export import to_function
+
+        return to_function(self, inputs, outputs)
+
+    def export_saved_model(
+        self, directory: str | os.PathLike[str], inputs: Sequence[Any], outputs: Sequence[Any]
+    ) -> str:
+        """Write a TF2 SavedModel serving ``outputs`` from ``inputs`` (see ``export.py``)."""
+        from .export import export_saved_model
+
+        return export_saved_model(self, directory, inputs, outputs)
+
+    def close(self) -> None:
+        """Close the session (idempotent)."""
+        self.session.close()
+
+    def __enter__(self) -> LegacyModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"LegacyModel({self.source.meta_path!r}, checkpoint={self.checkpoint!r}, "
+                f"{len(self.graph.get_operations())} ops, {len(self.variables)} variables)")
+
+
+def _tensor_name(name: str) -> str:
+    return name if ":" in name else name + ":0"

@@ -1,0 +1,109 @@
+"""Where a meta graph and its checkpoint come from: a ``.meta``, a prefix or a directory.
+
+Kept apart from ``model.py`` so the rules can be read (and tested) on their own:
+
+- ``model.ckpt-1000.meta``: that meta graph; its checkpoint is ``model.ckpt-1000`` if present.
+- ``model.ckpt-1000``: the prefix; the meta graph is ``model.ckpt-1000.meta``.
+- a directory with ``saved_model.pb``: a TF1 SavedModel; the meta graph tagged ``serve``
+  (or the only one) and the checkpoint ``variables/variables``.
+- any other directory: its latest checkpoint (the ``checkpoint`` state file) and that
+  checkpoint's ``.meta``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from legacy_saver.bundle import resolve_checkpoint
+from legacy_saver.errors import CheckpointError, CheckpointNotFoundError
+
+from .portable import read_saved_model
+from .scan import read_meta_graph
+
+__all__ = ["GraphSource", "resolve_source"]
+
+_META = ".meta"
+_V1_SHARD = re.compile(r"-\d{5}-of-(\d{5})$")
+
+
+@dataclass(frozen=True)
+class GraphSource:
+    """A resolved meta graph (parsed) and the checkpoint prefix to restore, if any."""
+
+    meta_path: str
+    meta: Any
+    checkpoint: str | None
+    saved_model_dir: str | None = None
+
+
+def resolve_source(path: str | os.PathLike[str], checkpoint: Any = None) -> GraphSource:
+    """Resolve ``path`` (see the module docstring) and ``checkpoint``.
+
+    Args:
+        path: a ``.meta`` file, a checkpoint prefix or a directory.
+        checkpoint: None (use the one beside the meta graph, if any), False (none), or a
+            prefix or directory to restore from instead.
+    """
+    path = os.fspath(path)
+    saved_model_dir = None
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        saved_model_dir = path
+        meta_path = os.path.join(path, "saved_model.pb")
+        meta = read_saved_model(path)
+        implied: str | None = os.path.join(path, "variables", "variables")
+    else:
+        meta_path, implied = _meta_and_prefix(path)
+        meta = read_meta_graph(meta_path)
+    if checkpoint is False:
+        chosen = None
+    elif checkpoint is not None:
+        chosen = _existing_prefix(_latest_if_dir(os.fspath(checkpoint)))
+        if chosen is None:
+            raise CheckpointNotFoundError(f"no checkpoint at {os.fspath(checkpoint)}")
+    else:
+        chosen = _existing_prefix(implied) if implied else None
+    return GraphSource(meta_path, meta, chosen, saved_model_dir)
+
+
+def _meta_and_prefix(path: str) -> tuple[str, str | None]:
+    if os.path.isdir(path):
+        prefix = _latest_if_dir(path)
+        if not os.path.isfile(prefix + _META):
+            raise CheckpointNotFoundError(
+                f"the latest checkpoint in {path} is {prefix}, but {prefix}{_META} does not exist"
+            )
+        return prefix + _META, prefix
+    if path.endswith(_META):
+        return path, path[: -len(_META)]
+    if os.path.isfile(path + _META):
+        return path + _META, path
+    raise CheckpointNotFoundError(f"no meta graph at {path} (nor {path}{_META})")
+
+
+def _latest_if_dir(path: str) -> str:
+    if not os.path.isdir(path):
+        return path
+    from legacy_saver.state import latest_checkpoint
+
+    latest = latest_checkpoint(path)
+    if latest is None:
+        raise CheckpointNotFoundError(f"{path} has no 'checkpoint' state file")
+    return latest
+
+
+def _existing_prefix(prefix: str) -> str | None:
+    """The path a Saver restores from when a checkpoint exists at ``prefix``, else None.
+
+    For a sharded V1 checkpoint that is the shard pattern (``export-?????-of-00001``), which
+    TensorFlow's V1 restore expects instead of the bare prefix.
+    """
+    try:
+        resolved = resolve_checkpoint(prefix)
+    except CheckpointError:
+        return None
+    if resolved.version == 1 and resolved.files and resolved.files[0] != resolved.prefix:
+        return _V1_SHARD.sub(r"-?????-of-\1", resolved.files[0])
+    return resolved.prefix
