@@ -1,0 +1,146 @@
+"""Nothing partial under a final name: temporary prefixes, renames, fsync.
+
+A save writes the checkpoint under a temporary prefix in the same directory,
+``.<basename>.tmp-<pid>-<random>``, then ``commit`` fsyncs each file, renames the data
+shards to the final prefix, the ``.index`` last (a reader finds a checkpoint by its
+index, so it never sees an index whose data is not complete), and fsyncs the
+directory. The ``.meta`` is written the same way (``write_atomic``), and only then
+does the Saver update the state file. A crash leaves temporary files behind and the
+state file pointing at the previous, complete checkpoint; ``remove_stale`` deletes
+the leftovers of dead processes on the next save.
+
+Renaming within one directory is atomic on POSIX filesystems; object stores (``s3://``)
+have no rename, so those paths are written in place, as TensorFlow does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import uuid
+
+INDEX_SUFFIX = ".index"
+_TEMP = re.compile(r"^\.(?P<base>.+)\.tmp-(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})(?P<rest>.*)$")
+_IN_FLIGHT: set[str] = set()  # tags of this process's saves under way (other threads)
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def temp_prefix(final_prefix: str) -> str:
+    """A fresh temporary prefix beside ``final_prefix``."""
+    directory, base = os.path.split(final_prefix)
+    tag = uuid.uuid4().hex[:8]
+    _IN_FLIGHT.add(tag)
+    return os.path.join(directory, f".{base}.tmp-{os.getpid()}-{tag}")
+
+
+def release(temp: str) -> None:
+    """Marks a temporary prefix as finished (committed or abandoned)."""
+    match = _TEMP.match(os.path.basename(temp))
+    if match:
+        _IN_FLIGHT.discard(match["tag"])
+
+
+def commit(temp: str, final: str, *, fsync: bool = True) -> list[str]:
+    """Renames every file ``temp*`` to ``final*``, ``.index`` last; returns final paths."""
+    directory, temp_base = os.path.split(temp)
+    final_base = os.path.basename(final)
+    names = [n for n in os.listdir(directory or ".")
+             if n.startswith(temp_base) and os.path.isfile(os.path.join(directory, n))]
+    names.sort(key=lambda n: (n.endswith(INDEX_SUFFIX), n))
+    if fsync:
+        for name in names:
+            fsync_file(os.path.join(directory, name))
+    moved = []
+    for name in names:
+        target = os.path.join(directory, final_base + name[len(temp_base):])
+        os.replace(os.path.join(directory, name), target)
+        moved.append(target)
+    leftover = temp + "_temp"  # a sharded save's parts directory, normally merged away
+    if os.path.isdir(leftover):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if fsync:
+        fsync_dir(directory)
+    return moved
+
+
+def abandon(temp: str) -> None:
+    """Deletes whatever a failed save left under ``temp``."""
+    directory, temp_base = os.path.split(temp)
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(directory or "."):
+            if name.startswith(temp_base):
+                _remove(os.path.join(directory, name))
+
+
+def write_atomic(path: str, data: bytes, *, fsync: bool = True) -> None:
+    """Writes ``path`` through a temporary file and a rename."""
+    temp = temp_prefix(path)
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temp)
+        raise
+    finally:
+        release(temp)
+    if fsync:
+        fsync_dir(os.path.dirname(path))
+
+
+def remove_stale(directory: str) -> list[str]:
+    """Deletes temporary files of saves whose process is gone (or is this one)."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(directory or "."):
+            match = _TEMP.match(name)
+            if match and match["tag"] not in _IN_FLIGHT and _is_stale(int(match["pid"])):
+                _remove(os.path.join(directory, name))
+                removed.append(name)
+    return removed
+
+
+def _is_stale(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # an earlier save of this process that failed
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(directory: str) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(directory or ".", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

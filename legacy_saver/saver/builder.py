@@ -1,0 +1,271 @@
+"""The Saver's own save/restore subgraph and its ``SaverDef``.
+
+The graph has the shape and the node names of the one ``tf.compat.v1.train.Saver``
+builds (``save/Const:0`` is the filename, ``save/control_dependency:0`` or
+``save/Identity:0`` the save tensor, ``save/restore_all`` the restore op), so tools
+that hard-code those names (``freeze_graph``) and stock ``import_meta_graph`` keep
+working on our ``.meta`` files:
+
+* unsharded: ``SaveV2(prefix)`` then ``Identity(prefix)``; ``RestoreV2(prefix)`` feeding
+  one assign per saveable, grouped into ``restore_all``;
+* sharded: one ``SaveV2`` per device into ``<prefix>_temp/part-NNNNN-of-NNNNN``, then
+  ``MergeV2Checkpoints`` into ``<prefix>`` (deleting the ``_temp`` directory), then
+  ``Identity(prefix)``; one ``RestoreV2`` per device.
+
+The save tensor's value is the prefix written, so the graph writes a valid checkpoint
+when stock TensorFlow runs it with the final prefix; our ``Saver.save`` runs it with a
+temporary prefix and renames the files (``atomic.py``).
+
+TensorFlow internals used: ``saveable_object_util.op_list_to_dict``,
+``validate_and_slice_inputs`` and ``set_cpu0`` (turning ``var_list`` into
+SaveableObjects: resource, reference and partitioned variables, saveable objects), and
+``variables._all_saveable_objects`` for ``var_list=None``.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from dataclasses import dataclass
+
+import tensorflow as tf
+from tensorflow.python.framework import device as pydev
+from tensorflow.python.ops import variables as tf_variables
+from tensorflow.python.training.saving import saveable_object_util
+
+from ..errors import UnsupportedFeatureError
+from .specs import RestoreSpec, full_shape
+
+SAVER_DEF_V2 = 2  # saver.proto: SaverDef.CheckpointFormatVersion.V2
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """The constructor arguments that shape the subgraph (``tf.compat.v1.train.Saver``'s)."""
+
+    reshape: bool = False
+    sharded: bool = False
+    max_to_keep: int = 5
+    keep_checkpoint_every_n_hours: float = 10000.0
+    name: str | None = None
+    restore_sequentially: bool = False
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class BuiltSaver:
+    """What ``build_saver`` made: the ``SaverDef`` and what its restore op reads."""
+
+    saver_def: tf.compat.v1.train.SaverDef
+    specs: tuple[RestoreSpec, ...]
+
+
+def all_saveables():
+    """``var_list=None``: every global variable and saveable object, as TF's Saver."""
+    return tf_variables._all_saveable_objects()  # noqa: SLF001 - documented dependency
+
+
+def to_saveables(var_list) -> list:
+    """SaveableObjects for a list (keys are op names) or dict (keys as given)."""
+    if not isinstance(var_list, dict):
+        var_list = saveable_object_util.op_list_to_dict(var_list)
+    return saveable_object_util.validate_and_slice_inputs(var_list)
+
+
+def build_saver(var_list, options: BuildOptions) -> BuiltSaver:
+    """Adds the save/restore subgraph for ``var_list`` to the default graph."""
+    saveables = to_saveables(var_list)
+    max_to_keep = options.max_to_keep or 0
+    with tf.compat.v1.name_scope(options.name, "save", [s.op for s in saveables]):
+        filename = tf.compat.v1.placeholder_with_default(
+            options.filename or "model", shape=(), name="filename"
+        )
+        # "Const" is the name every TF1 tool expects ("save/Const:0").
+        filename = tf.compat.v1.placeholder_with_default(filename, shape=(), name="Const")
+        if options.sharded:
+            per_device = group_by_device(saveables)
+            save_tensor, tensors = _add_sharded_save_ops(filename, per_device)
+            restore_op, specs = _add_sharded_restore_ops(filename, per_device, tensors, options)
+        else:
+            save_tensor, tensors = _add_save_ops(filename, saveables)
+            restore_op, specs = _add_restore_ops(filename, saveables, tensors, options)
+    _materialize_partitioned_collections()
+    saver_def = tf.compat.v1.train.SaverDef(
+        filename_tensor_name=filename.name,
+        save_tensor_name=save_tensor.name,
+        restore_op_name=restore_op.name,
+        max_to_keep=max_to_keep,
+        sharded=options.sharded,
+        keep_checkpoint_every_n_hours=options.keep_checkpoint_every_n_hours,
+        version=SAVER_DEF_V2,
+    )
+    return BuiltSaver(saver_def, tuple(specs))
+
+
+def _save_inputs(saveables) -> tuple[list[str], list[str], list]:
+    names, slices, tensors = [], [], []
+    for saveable in saveables:
+        for spec in saveable.specs:
+            names.append(spec.name)
+            slices.append(spec.slice_spec)
+            tensors.append(spec.tensor)  # a closure for resource variables: call once
+    return names, slices, tensors
+
+
+def _add_save_ops(filename, saveables):
+    names, slices, tensors = _save_inputs(saveables)
+    save = tf.raw_ops.SaveV2(
+        prefix=filename, tensor_names=names, shape_and_slices=slices, tensors=tensors,
+        name="SaveV2",
+    )
+    with tf.control_dependencies([save]):
+        save_tensor = tf.identity(filename, name="control_dependency")
+    return save_tensor, tensors
+
+
+def _add_sharded_save_ops(prefix, per_device):
+    """One SaveV2 per device into temporary parts, merged into ``prefix``."""
+    with tf.device("CPU"):
+        suffix = tf.where(
+            tf.strings.regex_full_match(prefix, "^s3://.*"),
+            tf.constant(".part"),
+            tf.constant(os.path.normpath("_temp/part")),
+        )
+        tmp_prefix = tf.strings.join([prefix, suffix])
+    num_shards = tf.constant(len(per_device), name="num_shards")
+    saves, parts, tensors, last_device = [], [], [], None
+    for shard, (device, saveables) in enumerate(per_device):
+        last_device = device
+        with tf.device(saveable_object_util.set_cpu0(device)):
+            part = tf.raw_ops.ShardedFilename(
+                basename=tmp_prefix, shard=shard, num_shards=num_shards
+            )
+            parts.append(part)
+            save_tensor, shard_tensors = _add_save_ops(part, saveables)
+            saves.append(save_tensor.op)
+            tensors.extend(shard_tensors)
+    with tf.control_dependencies(saves):
+        with tf.device(saveable_object_util.set_cpu0(last_device)):
+            merge = tf.raw_ops.MergeV2Checkpoints(
+                checkpoint_prefixes=parts, destination_prefix=prefix, delete_old_dirs=True
+            )
+            with tf.control_dependencies([merge]):
+                return tf.identity(prefix), tensors
+
+
+def group_by_device(saveables) -> list[tuple[str, list]]:
+    """Saveables grouped by their (single) canonical device, sorted by device."""
+    per_device = collections.defaultdict(list)
+    for saveable in saveables:
+        devices = {pydev.canonical_name(spec.device) for spec in saveable.specs}
+        if len(devices) != 1:
+            raise ValueError(
+                f"All tensors of a saveable object must be on the same device: {saveable.name}"
+            )
+        per_device[devices.pop()].append(saveable)
+    return sorted(per_device.items(), key=lambda item: item[0])
+
+
+def _add_sharded_restore_ops(filename, per_device, tensors, options: BuildOptions):
+    restores, specs, start = [], [], 0
+    for device, saveables in per_device:
+        count = sum(len(s.specs) for s in saveables)
+        with tf.device(device):
+            op, shard_specs = _add_restore_ops(
+                filename, saveables, tensors[start : start + count], options, "restore_shard"
+            )
+        start += count
+        restores.append(op)
+        specs.extend(shard_specs)
+    return tf.group(*restores, name="restore_all"), specs
+
+
+def _add_restore_ops(filename, saveables, tensors, options: BuildOptions, name="restore_all"):
+    """RestoreV2 (one, or one per saveable chained if ``restore_sequentially``) + assigns."""
+    assigns, specs, start, previous = [], [], 0, []
+    groups = [[s] for s in saveables] if options.restore_sequentially else [saveables]
+    for group in groups:
+        count = sum(len(s.specs) for s in group)
+        group_tensors = tensors[start : start + count]
+        start += count
+        with tf.control_dependencies(previous):
+            restored, names_tensor = _restore_v2(filename, group)
+            previous = _assign(group, restored, group_tensors, options)
+        assigns.extend(previous)
+        specs.extend(_restore_specs(group, group_tensors, names_tensor))
+    return tf.group(*assigns, name=name), specs
+
+
+def _restore_v2(filename, saveables):
+    names, slices, dtypes = [], [], []
+    for saveable in saveables:
+        for spec in saveable.specs:
+            names.append(spec.name)
+            slices.append(spec.slice_spec)
+            dtypes.append(spec.dtype.base_dtype)
+    with tf.device("cpu:0"):  # string tensors live on the CPU
+        restored = tf.raw_ops.RestoreV2(
+            prefix=filename, tensor_names=names, shape_and_slices=slices, dtypes=dtypes,
+            name="RestoreV2",
+        )
+    return restored, restored[0].op.inputs[1].name
+
+
+def _restore_specs(saveables, tensors, names_tensor: str) -> list[RestoreSpec]:
+    specs = []
+    for saveable in saveables:
+        for spec in saveable.specs:
+            index = len(specs)
+            shape = tensors[index].shape
+            stored = full_shape(spec.slice_spec) if spec.slice_spec else _known(shape)
+            specs.append(
+                RestoreSpec(
+                    key=spec.name, slice_spec=spec.slice_spec,
+                    dtype=spec.dtype.base_dtype.as_datatype_enum, shape=stored,
+                    names_tensor=names_tensor, index=index,
+                )
+            )
+    return specs
+
+
+def _known(shape) -> tuple[int | None, ...] | None:
+    if shape.rank is None:
+        return None
+    return tuple(shape.as_list())
+
+
+def _assign(saveables, restored, tensors, options: BuildOptions) -> list:
+    assigns, index = [], 0
+    for saveable in saveables:
+        count = len(saveable.specs)
+        shapes = None
+        if options.reshape:
+            shapes = []
+            for tensor in tensors[index : index + count]:
+                shape = tensor.shape
+                shapes.append(shape if shape.is_fully_defined() else tf.shape(tensor))
+        assigns.append(saveable.restore(restored[index : index + count], shapes))
+        index += count
+    return assigns
+
+
+def _materialize_partitioned_collections() -> None:
+    """As TF's builder: a PartitionedVariable in a collection needs its concat op in
+    the GraphDef, or importing the meta graph fails looking it up."""
+    graph = tf.compat.v1.get_default_graph()
+    for key in graph.get_all_collection_keys():
+        for element in graph.get_collection(key):
+            if isinstance(element, tf_variables.PartitionedVariable):
+                try:
+                    graph.get_operation_by_name(element.name)
+                except KeyError:
+                    element.as_tensor()
+
+
+def check_write_version(write_version: int) -> None:
+    if write_version != SAVER_DEF_V2:
+        raise UnsupportedFeatureError(
+            f"write_version={write_version}: this Saver writes the V2 format only "
+            "(tf.compat.v1.train.SaverDef.V2, TensorFlow's default since 1.0). V1 "
+            "checkpoints and LEGACY SaverDefs from imported meta graphs still restore."
+        )

@@ -1,0 +1,186 @@
+"""Files on disk: retention across restarts, the state file format, relative paths,
+ordering and atomicity."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from legacy_saver import state  # noqa: E402
+from legacy_saver.saver import Saver, atomic  # noqa: E402
+
+v1 = tf.compat.v1
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def saved(directory) -> list[str]:
+    return sorted(n[: -len(".index")] for n in os.listdir(directory) if n.endswith(".index"))
+
+
+def save_steps(directory, steps, **saver_args) -> Saver:
+    with tf.Graph().as_default() as g:
+        v1.get_variable("w", [2])
+        saver = Saver(**saver_args)
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            for step in steps:
+                saver.save(sess, str(Path(directory) / "m"), global_step=step)
+    return saver
+
+
+def test_new_saver_adopts_state_and_deletes_all_surplus(tmp_path):
+    save_steps(tmp_path, range(5), max_to_keep=10)
+    assert len(saved(tmp_path)) == 5
+    saver = save_steps(tmp_path, [5], max_to_keep=2)  # "after a restart"
+    assert saved(tmp_path) == ["m-4", "m-5"]
+    assert [os.path.basename(p) for p in saver.last_checkpoints] == ["m-4", "m-5"]
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(("m-0", "m-1", "m-2", "m-3"))]
+
+
+def test_stock_saver_orphans_after_restart_ours_does_not(tmp_path):
+    with tf.Graph().as_default() as g:
+        v1.get_variable("w", [2])
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            for saver_steps in ([0, 1, 2], [3]):  # two "processes"
+                stock = v1.train.Saver(max_to_keep=2)
+                for step in saver_steps:
+                    stock.save(sess, str(tmp_path / "m"), global_step=step)
+    assert saved(tmp_path) == ["m-1", "m-2", "m-3"]  # the trap: 3 kept with max_to_keep=2
+    stock_state = state.read_state(str(tmp_path))
+    assert [os.path.basename(p) for p in stock_state.all_model_checkpoint_paths] == ["m-3"]
+    ours = tmp_path / "ours"
+    save_steps(ours, [0, 1, 2], max_to_keep=2)
+    save_steps(ours, [3], max_to_keep=2)  # a second "process"
+    assert saved(ours) == ["m-2", "m-3"]
+
+
+def test_state_file_has_timestamps_and_checkpoint_manager_reads_it(tmp_path):
+    save_steps(tmp_path, range(3), max_to_keep=3, keep_checkpoint_every_n_hours=1.0)
+    stored = state.read_state(str(tmp_path))
+    assert len(stored.all_model_checkpoint_timestamps) == 3
+    assert 0 < stored.last_preserved_timestamp <= stored.all_model_checkpoint_timestamps[0]
+    tf_state = tf.train.get_checkpoint_state(str(tmp_path))
+    assert list(tf_state.all_model_checkpoint_timestamps) == list(
+        stored.all_model_checkpoint_timestamps)
+    checkpoint = tf.train.Checkpoint(w=tf.Variable([0.0, 0.0]))
+    manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=2,
+                                         checkpoint_name="m")
+    assert [os.path.basename(p) for p in manager.checkpoints] == ["m-0", "m-1", "m-2"]
+    manager.save(checkpoint_number=3)  # it manages, and deletes, what we wrote
+    assert saved(tmp_path) == ["m-2", "m-3"]
+    save_steps(tmp_path, [4], max_to_keep=2)  # and we continue from its file
+    assert saved(tmp_path) == ["m-3", "m-4"]
+
+
+def test_preserved_checkpoints_stay_listed_and_survive(tmp_path):
+    now = time.time()
+    with tf.Graph().as_default() as g:
+        v1.get_variable("w", [2])
+        saver = Saver(max_to_keep=1, keep_checkpoint_every_n_hours=1.0)
+        saver._ledger.created = now - 2 * 3600  # the Saver started 2 hours ago
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            m0 = saver.save(sess, str(tmp_path / "m"), global_step=0)
+            saver.set_last_checkpoints_with_time([(m0, now - 1800)])  # saved 30 min ago
+            m1 = saver.save(sess, str(tmp_path / "m"), global_step=1)  # m-0 is preserved
+            saver.set_last_checkpoints_with_time([(m0, now - 1800), (m1, now - 900)])
+            saver.save(sess, str(tmp_path / "m"), global_step=2)  # m-1 is not: < 1 h later
+    assert saved(tmp_path) == ["m-0", "m-2"]
+    stored = state.read_state(str(tmp_path))
+    assert [os.path.basename(p) for p in stored.all_model_checkpoint_paths] == ["m-0", "m-2"]
+    assert stored.last_preserved_timestamp == now - 1800
+    save_steps(tmp_path, [3], max_to_keep=1, keep_checkpoint_every_n_hours=1.0)
+    assert saved(tmp_path) == ["m-0", "m-3"]  # a restarted Saver keeps the preserved one
+
+
+def test_max_to_keep_none_keeps_everything(tmp_path):
+    save_steps(tmp_path, range(4), max_to_keep=None)
+    assert len(saved(tmp_path)) == 4
+    assert len(state.read_state(str(tmp_path)).all_model_checkpoint_paths) == 4
+
+
+def test_relative_paths_survive_moving_the_directory(tmp_path):
+    save_steps(tmp_path / "run", range(2), save_relative_paths=True)
+    text = (tmp_path / "run" / "checkpoint").read_text()
+    assert 'model_checkpoint_path: "m-1"' in text and str(tmp_path) not in text
+    os.rename(tmp_path / "run", tmp_path / "moved")
+    assert v1.train.latest_checkpoint(str(tmp_path / "moved")) == str(tmp_path / "moved" / "m-1")
+    save_steps(tmp_path / "default", [0])
+    assert str(tmp_path) in (tmp_path / "default" / "checkpoint").read_text()  # TF's default
+
+
+@pytest.mark.slow
+def test_retention_across_a_process_restart(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import tensorflow as tf
+        from legacy_saver.saver import Saver
+        v1 = tf.compat.v1
+        keep, steps = int(sys.argv[1]), [int(s) for s in sys.argv[2].split(",")]
+        with tf.Graph().as_default() as g:
+            v1.get_variable("w", [2])
+            saver = Saver(max_to_keep=keep)
+            with v1.Session(graph=g) as sess:
+                sess.run(v1.global_variables_initializer())
+                for step in steps:
+                    saver.save(sess, {str(tmp_path / "m")!r}, global_step=step)
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for keep, steps in ((5, "0,1,2,3,4"), (2, "5")):
+        subprocess.run([sys.executable, "-c", script, str(keep), steps], check=True, env=env)
+    assert saved(tmp_path) == ["m-4", "m-5"]
+
+
+def test_ordering_meta_and_index_exist_before_state(tmp_path, monkeypatch):
+    seen = []
+    real = state.update_checkpoint_state
+
+    def spy(save_dir, path, *args, **kwargs):
+        seen.append(sorted(os.listdir(save_dir)))
+        return real(save_dir, path, *args, **kwargs)
+
+    monkeypatch.setattr(state, "update_checkpoint_state", spy)
+    save_steps(tmp_path, [7])
+    assert {"m-7.index", "m-7.meta", "m-7.data-00000-of-00001"} <= set(seen[0])
+    assert not [n for n in seen[0] if ".tmp-" in n]
+
+
+def test_failed_save_leaves_nothing_under_final_names_and_is_cleaned_later(tmp_path, monkeypatch):
+    save_steps(tmp_path, [0])
+    before = (tmp_path / "checkpoint").read_text()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic, "commit", crash)
+        with pytest.raises(OSError, match="disk full"):
+            save_steps(tmp_path, [1])
+    assert saved(tmp_path) == ["m-0"]
+    assert (tmp_path / "checkpoint").read_text() == before
+    stale = tmp_path / ".m-1.tmp-999999999-0123abcd.index"  # a dead process's leftover
+    stale.write_bytes(b"x")
+    save_steps(tmp_path, [2])
+    assert not stale.exists()
+    assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
+
+
+def test_commit_renames_index_last(tmp_path):
+    temp = atomic.temp_prefix(str(tmp_path / "m"))
+    for suffix in (".index", ".data-00000-of-00002", ".data-00001-of-00002"):
+        Path(temp + suffix).write_bytes(b"x")
+    moved = atomic.commit(temp, str(tmp_path / "m"))
+    assert [os.path.basename(p) for p in moved] == [
+        "m.data-00000-of-00002", "m.data-00001-of-00002", "m.index"]
+    assert np.array_equal(sorted(os.listdir(tmp_path)), sorted(os.path.basename(p) for p in moved))

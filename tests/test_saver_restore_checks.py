@@ -1,0 +1,139 @@
+"""Restore that tells the truth: every missing key, shape and dtype mismatch, at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from legacy_saver.errors import (  # noqa: E402
+    CheckpointNotFoundError,
+    RestoreMismatchError,
+)
+from legacy_saver.saver import Saver, import_meta_graph  # noqa: E402
+from legacy_saver.saver.checks import CheckpointContents, NameIndex, plan_restore  # noqa: E402
+from legacy_saver.saver.specs import RestoreSpec  # noqa: E402
+
+v1 = tf.compat.v1
+
+
+def write_checkpoint(path, variables: dict) -> str:
+    """A name-based checkpoint holding ``{name: array}``, written by stock TF."""
+    with tf.Graph().as_default() as g:
+        made = [v1.Variable(value, name=name) for name, value in variables.items()]
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            return v1.train.Saver(made).save(sess, str(path))
+
+
+def test_resource_shape_mismatch_raises_where_stock_tf_silently_corrupts(tmp_path):
+    path = write_checkpoint(tmp_path / "m", {"w": np.arange(12, dtype=np.float32).reshape(3, 4)})
+    with tf.Graph().as_default() as g:
+        w = v1.get_variable("w", [4, 3], initializer=v1.zeros_initializer(), use_resource=True)
+        stock, ours = v1.train.Saver(), Saver()
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            stock.restore(sess, path)  # the trap: no error, a [4, 3] variable holding [3, 4]
+            assert sess.run(w).shape == (3, 4)
+            sess.run(v1.global_variables_initializer())
+            with pytest.raises(RestoreMismatchError) as e:
+                ours.restore(sess, path)
+            assert sess.run(w).shape == (4, 3)  # nothing was restored
+    assert "shape: 'w' is [3, 4] in the checkpoint, the graph expects [4, 3]" in str(e.value)
+
+
+def test_one_error_lists_every_problem_with_close_names(tmp_path):
+    path = write_checkpoint(tmp_path / "m", {
+        "model/dense/kernel": np.zeros([2, 2], np.float32),
+        "dense_1/bias": np.zeros([2], np.float32),
+        "step": np.int64(3),
+        "conv/weights": np.zeros([3], np.float32),
+    })
+    with tf.Graph().as_default() as g:
+        v1.get_variable("dense/kernel", [2, 2])
+        v1.get_variable("dense/bias", [2])
+        v1.get_variable("step", [], dtype=tf.int32, initializer=v1.zeros_initializer())
+        v1.get_variable("conv/weights", [4])
+        saver = Saver()
+        with v1.Session(graph=g) as sess:
+            with pytest.raises(RestoreMismatchError) as e:
+                saver.restore(sess, path)
+    message = str(e.value)
+    assert message.startswith(f"cannot restore {path} (4 keys): 2 of 4 keys missing, 2 shape/dtype")
+    assert "'dense/kernel' is not in the checkpoint (closest in checkpoint: " \
+           "'model/dense/kernel'" in message
+    assert "'dense/bias' is not in the checkpoint (closest in checkpoint: 'dense_1/bias'" in message
+    assert "dtype: 'step' is int64 in the checkpoint, the graph expects int32" in message
+    assert "shape: 'conv/weights' is [3] in the checkpoint, the graph expects [4]" in message
+    assert isinstance(e.value, ValueError)
+
+
+def test_missing_checkpoint_and_none_path(tmp_path):
+    with tf.Graph().as_default() as g:
+        v1.get_variable("w", [2])
+        saver = Saver()
+        with v1.Session(graph=g) as sess:
+            with pytest.raises(CheckpointNotFoundError, match="not a valid checkpoint"):
+                saver.restore(sess, str(tmp_path / "nothing"))
+            with pytest.raises(ValueError, match="None"):
+                saver.restore(sess, None)
+
+
+def test_imported_graph_is_checked_too(tmp_path):
+    path = write_checkpoint(tmp_path / "m", {"w": np.zeros([3], np.float32)})
+    with tf.Graph().as_default():
+        v1.get_variable("w", [5])
+        meta = v1.train.Saver().export_meta_graph(str(tmp_path / "other.meta"))
+    with tf.Graph().as_default() as g:
+        saver = import_meta_graph(meta)
+        with v1.Session(graph=g) as sess:
+            with pytest.raises(RestoreMismatchError, match=r"'w' is \[3\] .* expects \[5\]"):
+                saver.restore(sess, path)
+
+
+def test_object_based_checkpoint_restores_through_full_name(tmp_path):
+    kernel = tf.Variable(np.arange(4.0, dtype=np.float32).reshape(2, 2), name="dense/kernel")
+    step = tf.Variable(7, dtype=tf.int64, name="global_step")
+    module = tf.Module()
+    module.layer = tf.Module()
+    module.layer.kernel = kernel
+    prefix = tf.train.Checkpoint(model=module, step=step).write(str(tmp_path / "obj"))
+    expected = kernel.numpy()
+    with tf.Graph().as_default() as g:
+        k = v1.get_variable("dense/kernel", [2, 2])
+        s = v1.get_variable("global_step", [], dtype=tf.int64)
+        saver = Saver()
+        with v1.Session(graph=g) as sess:
+            saver.restore(sess, prefix)
+            np.testing.assert_array_equal(sess.run(k), expected)
+            assert sess.run(s) == 7
+    with tf.Graph().as_default() as g:
+        v1.get_variable("dense/kernal", [2, 2])
+        with v1.Session(graph=g) as sess, pytest.raises(RestoreMismatchError) as e:
+            Saver().restore(sess, prefix)
+    assert "'dense/kernel'" in str(e.value) and "full_name" in str(e.value)
+
+
+def spec(key, shape, dtype=1, reshape=False):
+    return RestoreSpec(key, "", dtype, shape, "save/RestoreV2/tensor_names:0", 0, reshape)
+
+
+def test_plan_restore_pure():
+    contents = CheckpointContents("p", {"a": (2, 3), "b/x": (4,)}, {"a": 1, "b/x": 1},
+                                  {"net/a": "a"})
+    assert plan_restore([spec("a", (2, 3))], contents) == {}
+    assert plan_restore([spec("a", (None, 3))], contents) == {}
+    assert plan_restore([spec("a", (3, 2), reshape=True)], contents) == {}
+    assert plan_restore([spec("net/a", (2, 3))], contents) == {
+        "save/RestoreV2/tensor_names:0": ["a"]}
+    with pytest.raises(RestoreMismatchError, match="element count"):
+        plan_restore([spec("a", (7,), reshape=True)], contents)
+
+
+def test_name_index_suggestions():
+    index = NameIndex(["vgg_16/fc8/weights", "fc8/biases_1", "conv1/weights", "other"])
+    assert index.close_names("fc8/weights")[0] == "vgg_16/fc8/weights"
+    assert index.close_names("vgg_16/conv1/weights")[0] == "conv1/weights"
+    assert index.close_names("fc8/biases")[0] == "fc8/biases_1"
+    assert index.close_names("zzzz") == []
