@@ -1,0 +1,47 @@
+"""The state-file table of RELIABILITY.md: ours and stock TensorFlow's
+``latest_checkpoint`` on every case of ``tests/test_reliability_state.py``.
+
+Usage: ``.venv/bin/python scripts/state_vs_tf.py``
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from test_reliability_state import CASES, make_directory, our_outcome, write_state  # noqa: E402
+
+
+def tf_outcome(tf: object, run: str) -> str:
+    try:
+        latest = tf.train.latest_checkpoint(run)  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - we report whatever TF does
+        return f"error: {type(exc).__name__}"
+    return "None (silent)" if latest is None else f"ok: {os.path.relpath(latest, run)}"
+
+
+def main() -> int:
+    import tensorflow as tf
+
+    print(f"| case | legacy_saver | TensorFlow {tf.__version__} |\n|---|---|---|")
+    silent = 0
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as root:
+            run, other = make_directory(root)
+            write_state(run, other, case)
+            ours, theirs = our_outcome(run), tf_outcome(tf, run)
+        silent += theirs.startswith("None")
+        print(f"| {case.name} | {ours} | {theirs} |")
+    print(f"\n{len(CASES)} cases; TensorFlow silently returned None on {silent}; ours never did.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,490 @@
+"""Crash-safety: a crash after every file operation of a save, replayed.
+
+``Recorder`` stands in for ``os`` (and ``open`` for writing) in the module
+under test and logs every mutating file operation (create, replace/rename,
+remove, fsync, directory open). A reference run gives the sequence; then for
+every ``k`` a fresh directory replays the action with a crash (``Crash``, a
+``BaseException``) at operation ``k``: operations ``0..k-1`` happen, nothing
+after does, not even the ``except`` clean-ups (every later operation raises
+too), just as if the process had been killed. After each crash the directory
+must hold: the old checkpoint, intact; the new one complete or absent (its
+index absent); nothing partial under a final name; then the next save must
+succeed (and, for the Saver, clean the leftovers).
+The full sequence also shows the durability order: each file is fsynced
+before the rename that commits it, and the directory after.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from test_reliability_cases import check_outcome
+
+from legacy_saver import BundleWriter, load_checkpoint
+from legacy_saver.bundle import writer as writer_module
+
+
+class Crash(BaseException):
+    """The simulated power cut."""
+
+
+class Recorder:
+    """Logs file operations; raises ``Crash`` at operation ``crash_at`` and every one after."""
+
+    def __init__(self, crash_at: int | None = None) -> None:
+        self.ops: list[tuple[str, str]] = []
+        self.crash_at = crash_at
+        self.crashed = False
+
+    def step(self, op: str, path: str) -> None:
+        if self.crashed or (self.crash_at is not None and len(self.ops) >= self.crash_at):
+            self.crashed = True
+            raise Crash(f"crash before {op} {path}")
+        self.ops.append((op, path))
+
+
+def _fd_path(fd: int) -> str:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+class OsProxy:
+    """``os`` with the mutating calls routed through a ``Recorder``."""
+
+    def __init__(self, rec: Recorder) -> None:
+        self._rec = rec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def replace(self, src: str, dst: str) -> None:
+        self._rec.step("replace", f"{src} -> {dst}")
+        os.replace(src, dst)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._rec.step("replace", f"{src} -> {dst}")
+        os.rename(src, dst)
+
+    def remove(self, path: str) -> None:
+        self._rec.step("remove", path)
+        os.remove(path)
+
+    unlink = remove
+
+    def fsync(self, fd: int) -> None:
+        """Recorded, not performed: the tests check the order, not the disk."""
+        self._rec.step("fsync", _fd_path(fd))
+
+    def open(self, path: str, flags: int, *args: Any) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            self._rec.step("create", path)
+        return os.open(path, flags, *args)
+
+    def makedirs(self, path: str, *args: Any, **kwargs: Any) -> None:
+        if not os.path.isdir(path):
+            self._rec.step("mkdir", path)
+        os.makedirs(path, *args, **kwargs)
+
+
+def recording_open(rec: Recorder) -> Callable[..., Any]:
+    def _open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if any(c in mode for c in "wax+"):
+            rec.step("create", os.fspath(path))
+        return builtins.open(path, mode, *args, **kwargs)
+
+    return _open
+
+
+@contextlib.contextmanager
+def recording(rec: Recorder, modules: list[ModuleType]) -> Iterator[Recorder]:
+    saved = [(m, m.__dict__.get("os"), m.__dict__.get("open")) for m in modules]
+    try:
+        for m in modules:
+            m.os = OsProxy(rec)  # type: ignore[attr-defined]
+            m.open = recording_open(rec)  # type: ignore[attr-defined]
+        yield rec
+    finally:
+        for m, old_os, old_open in saved:
+            m.os = old_os  # type: ignore[attr-defined]
+            if old_open is None:
+                del m.open  # type: ignore[attr-defined]
+            else:
+                m.open = old_open  # type: ignore[attr-defined]
+
+
+def replay_every_crash(
+    root: str,
+    setup: Callable[[str], Any],
+    action: Callable[[str], Any],
+    check: Callable[[str, int, list[tuple[str, str]]], None],
+    modules: list[ModuleType],
+    points: Callable[[int], list[int]] | None = None,
+) -> list[tuple[str, str]]:
+    """Run ``action`` once to record its operations, then once per crash point
+    (all ``0..len(ops)``, or ``points(len(ops))``) in a fresh directory,
+    calling ``check(dir, k, ops)`` after each crash."""
+    reference = os.path.join(root, "reference")
+    os.makedirs(reference)
+    setup(reference)
+    with recording(Recorder(), modules) as rec:
+        action(reference)
+    ops = rec.ops
+    for k in points(len(ops)) if points else range(len(ops) + 1):
+        d = os.path.join(root, f"crash{k:03d}")
+        os.makedirs(d)
+        setup(d)
+        with recording(Recorder(crash_at=k), modules):
+            try:
+                action(d)
+            except Crash:
+                pass
+        check(d, k, ops)
+    return ops
+
+
+def check_durability_order(ops: list[tuple[str, str]], directory: str) -> None:
+    """Every replaced file was fsynced before its rename; the directory after the last."""
+    fsynced = {path for op, path in ops if op == "fsync"}
+    renames = [i for i, (op, _) in enumerate(ops) if op == "replace"]
+    assert renames, ops
+    for i in renames:
+        src = ops[i][1].split(" -> ")[0]
+        earlier = {p for op, p in ops[:i] if op == "fsync"}
+        assert os.path.realpath(src) in {os.path.realpath(p) for p in earlier}, (src, ops)
+    tail = ops[renames[-1] + 1 :]
+    assert ("fsync", os.path.realpath(directory)) in [
+        (op, os.path.realpath(p)) for op, p in tail
+    ], f"directory not fsynced after the last rename: {tail}"
+    assert fsynced
+
+
+# -- BundleWriter -----------------------------------------------------------------
+
+
+def _values(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {f"v{i}": rng.standard_normal((i + 1, 3)).astype(np.float32) for i in range(4)}
+
+
+def _write(prefix: str, values: dict[str, np.ndarray], shards: int, fsync: bool = False) -> None:
+    with BundleWriter(prefix, num_shards=shards, fsync=fsync) as w:
+        for i, (k, v) in enumerate(values.items()):
+            w.add(k, v, shard=i % shards)
+
+
+def _final_files(d: str, base: str) -> list[str]:
+    return sorted(n for n in os.listdir(d) if n.startswith(base + ".") and ".tempstate" not in n)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+@pytest.mark.parametrize("same_prefix", [False, True])
+def test_bundle_writer_crash_at_every_operation(tmp_path, shards, same_prefix):
+    old, new = _values(1), _values(2)
+    new_base = "ckpt-1" if same_prefix else "ckpt-2"
+    reference_bytes: dict[str, bytes] = {}
+
+    def setup(d: str) -> None:
+        _write(os.path.join(d, "ckpt-1"), old, shards)
+
+    def action(d: str) -> None:
+        _write(os.path.join(d, new_base), new, shards, fsync=True)
+
+    def check(d: str, k: int, ops: list[tuple[str, str]]) -> None:
+        prefix = os.path.join(d, new_base)
+        if os.path.exists(prefix + ".index"):  # complete: new, or (same prefix) still the old
+            candidates = [new, old] if same_prefix else [new]
+            outcomes = []
+            for oracle in candidates:
+                try:
+                    outcomes.append(check_outcome(prefix, oracle, prefix + ".index"))
+                except AssertionError:
+                    outcomes.append("wrong")
+            assert "benign" in outcomes, f"crash {k}: checkpoint is neither old nor new"
+        if not same_prefix:  # the old checkpoint is untouched
+            assert check_outcome(os.path.join(d, "ckpt-1"), old, "ckpt-1.index") == "benign"
+        for name in _final_files(d, new_base):  # nothing partial under a final name
+            with open(os.path.join(d, name), "rb") as f:
+                content = f.read()
+            assert content in (reference_bytes[name], old_bytes.get(name)), f"crash {k}: {name}"
+        # the next save succeeds over whatever the crash left
+        _write(prefix, new, shards)
+        assert check_outcome(prefix, new, prefix + ".index") == "benign"
+
+    def capture(d: str, into: dict[str, bytes]) -> None:
+        for name in _final_files(d, new_base):
+            with open(os.path.join(d, name), "rb") as f:
+                into[name] = f.read()
+
+    old_bytes: dict[str, bytes] = {}  # same prefix: the old files may still be there, whole
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    setup(str(ref))
+    capture(str(ref), old_bytes)
+    action(str(ref))
+    capture(str(ref), reference_bytes)
+    ops = replay_every_crash(str(tmp_path), setup, action, check, [writer_module])
+    check_durability_order(ops, str(tmp_path / "reference"))
+    # creates, fsyncs, renames: one of each per shard plus the index, plus the directory fsync
+    assert len(ops) >= 3 * (shards + 1) + 1
+
+
+def test_bundle_writer_leaves_only_temp_names_after_a_crash(tmp_path):
+    leftovers = []
+
+    def check(d: str, k: int, ops: list[tuple[str, str]]) -> None:
+        leftovers.extend(n for n in os.listdir(d) if ".tempstate" in n)
+        assert all(".tempstate" in n or n.startswith("a.") for n in os.listdir(d))
+
+    replay_every_crash(
+        str(tmp_path),
+        lambda d: None,
+        lambda d: _write(os.path.join(d, "a"), _values(3), 2),
+        check,
+        [writer_module],
+    )
+    assert leftovers  # crashes do leave temporary files: the Saver's sweep removes them
+
+
+def test_recorder_really_stops_the_cleanup(tmp_path):
+    """A crash must not run ``abandon()``'s removals (a killed process cannot)."""
+    with recording(Recorder(crash_at=2), [writer_module]), pytest.raises(Crash):
+        _write(str(tmp_path / "x"), _values(4), 2)
+    assert any(".tempstate" in n for n in os.listdir(tmp_path))
+    with pytest.raises(Exception):  # noqa: B017 - anything but success
+        load_checkpoint(str(tmp_path / "x"))
+
+
+# -- the graph-mode Saver: save, .meta, state file, retention sweep ------------------
+
+
+def _saver_modules() -> list[ModuleType]:
+    from legacy_saver import state
+    from legacy_saver.saver import atomic, ledger, meta_graph
+
+    return [atomic, state, ledger, meta_graph]
+
+
+class SaverRig:
+    """One graph, session and variables; ``save(d, step)`` stores ``step`` in them."""
+
+    def __init__(self, tf: Any, sharded: bool) -> None:
+        from legacy_saver import Saver
+
+        self.tf, self.sharded, self.Saver = tf, sharded, Saver
+        self.graph = tf.Graph()
+        config = tf.compat.v1.ConfigProto(device_count={"CPU": 2})
+        with self.graph.as_default():
+            with tf.device("/cpu:0"):
+                a = tf.compat.v1.get_variable("a", [3, 4], tf.float32)
+            with tf.device("/cpu:1"):
+                b = tf.compat.v1.get_variable("b", [5], tf.int64)
+            self.step = tf.compat.v1.placeholder(tf.int64, [])
+            self.assign = [
+                a.assign(tf.fill([3, 4], tf.cast(self.step, tf.float32))),
+                b.assign(tf.fill([5], self.step)),
+            ]
+            self.sess = tf.compat.v1.Session(graph=self.graph, config=config)
+            self.sess.run(tf.compat.v1.global_variables_initializer())
+
+    def new_saver(self) -> Any:
+        with self.graph.as_default():
+            return self.Saver(max_to_keep=2, sharded=self.sharded, save_relative_paths=True)
+
+    def save(self, saver: Any, d: str, step: int) -> str:
+        self.sess.run(self.assign, {self.step: step})
+        return saver.save(self.sess, os.path.join(d, "model"), global_step=step)  # type: ignore[no-any-return]
+
+
+def _step_of(prefix: str) -> int:
+    reader = load_checkpoint(prefix)
+    a, b = reader.get_tensor("a"), reader.get_tensor("b")
+    assert (a == a.flat[0]).all() and (b == b[0]).all() and int(a.flat[0]) == int(b[0]), prefix
+    return int(b[0])
+
+
+def check_saver_directory(d: str) -> tuple[int, list[str]]:
+    """The invariants after a crash; returns (latest step, orphaned file names)."""
+    from legacy_saver.state import get_checkpoint_state, latest_checkpoint
+
+    latest = latest_checkpoint(d)
+    assert latest is not None
+    step = _step_of(latest)
+    assert latest.endswith(f"model-{step}")
+    listed = get_checkpoint_state(d).all_model_checkpoint_paths
+    for prefix in listed:  # every listed checkpoint is whole: .index, data, .meta
+        assert os.path.exists(prefix + ".index") and os.path.exists(prefix + ".meta"), prefix
+        assert _step_of(prefix) == int(prefix.rsplit("-", 1)[1])
+    names = {os.path.basename(p) for p in listed}
+    orphans = [n for n in os.listdir(d) if n != "checkpoint" and n.split(".")[0] not in names]
+    return step, orphans
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sharded", [False, True])
+def test_saver_crash_at_every_operation(tf, tmp_path, sharded, monkeypatch):
+    monkeypatch.setattr(os, "fsync", lambda fd: None)  # order is checked, not the disk
+    rig = SaverRig(tf, sharded)
+    savers: dict[str, Any] = {}
+    reference: dict[str, bytes] = {}
+    orphans_after_next_save: list[str] = []
+
+    template = str(tmp_path / "template")
+    rig.save(rig.new_saver(), template, 1)
+    rig.save(savers.setdefault("t", rig.new_saver()), template, 1)
+    rig.save(savers["t"], template, 2)
+
+    def setup(d: str) -> None:
+        os.rmdir(d)
+        shutil.copytree(template, d)
+
+    def action(d: str) -> None:
+        # a restarted process adopts model-1, model-2 from the state file, saves
+        # model-3 and deletes model-1 (max_to_keep=2)
+        rig.save(rig.new_saver(), d, 3)
+
+    def check(d: str, k: int, ops: list[tuple[str, str]]) -> None:
+        step, _ = check_saver_directory(d)
+        assert step in (2, 3), f"crash {k}: latest is step {step}"
+        for name in os.listdir(d):  # nothing partial under a final name
+            if name.startswith("model-3.") and name in reference:
+                with open(os.path.join(d, name), "rb") as f:
+                    content = f.read()
+                if name.endswith(".meta"):  # each new Saver adds ops: compare sizes' sanity
+                    meta = tf.compat.v1.MetaGraphDef()
+                    meta.ParseFromString(content)
+                    assert meta.saver_def.version == 2, f"crash {k}: {name} is partial"
+                else:
+                    assert content == reference[name], f"crash {k}: {name} differs"
+        rig.save(rig.new_saver(), d, 4)  # a restarted process saves again
+        step, orphans = check_saver_directory(d)
+        assert step == 4
+        temps = [n for n in os.listdir(d) if ".tmp-" in n]
+        # the state file's own temporary (".checkpoint.tmp-<uuid>") is not swept: reported
+        assert not [n for n in temps if not n.startswith(".checkpoint.tmp-")], f"crash {k}: {temps}"
+        orphans_after_next_save.extend(orphans + temps)
+
+    ref = str(tmp_path / "ref")
+    os.makedirs(ref)
+    setup(ref)
+    action(ref)
+    for name in os.listdir(ref):
+        if name.startswith("model-3."):
+            with open(os.path.join(ref, name), "rb") as f:
+                reference[name] = f.read()
+    ops = replay_every_crash(str(tmp_path), setup, action, check, _saver_modules())
+    check_durability_order(ops, str(tmp_path / "reference"))
+    renames = [p for op, p in ops if op == "replace"]
+    state_rename = next(i for i, p in enumerate(renames) if p.endswith("/checkpoint"))
+    assert any(p.endswith(".meta") for p in renames[:state_rename]), "state file before .meta"
+    assert any(p.endswith(".index") for p in renames[:state_rename]), "state file before .index"
+    removes = [i for i, (op, p) in enumerate(ops) if op == "remove" and "model-1" in p]
+    assert removes and min(removes) > max(
+        i for i, (op, p) in enumerate(ops) if op == "replace" and p.endswith("/checkpoint")
+    )
+    # a crash in the middle of deleting model-1 leaves its remaining files behind
+    # (it is already unlisted); RELIABILITY.md reports how many
+    print(
+        f"\nRESULT saver sharded={sharded}: {len(ops)} operations, {len(ops) + 1} crash points, "
+        f"all invariants held; unlisted leftovers after the next save: "
+        f"{sorted(set(orphans_after_next_save))}"
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reported to the lead: atomic.remove_stale does not "
+    "match the state file's temporary name '.checkpoint.tmp-<uuid>'",
+)
+def test_state_file_temporary_left_by_a_crash_is_swept_by_the_next_save(tf, tmp_path):
+    rig = SaverRig(tf, sharded=False)
+    d = str(tmp_path)
+    rig.save(rig.new_saver(), d, 1)
+    with open(os.path.join(d, ".checkpoint.tmp-" + "0" * 32), "wb") as f:
+        f.write(b'model_checkpoint_path: "mod')  # what a crash inside the state write leaves
+    rig.save(rig.new_saver(), d, 2)
+    assert not [n for n in os.listdir(d) if ".tmp-" in n]
+
+
+# -- a conversion (converters.tf1_to_tf2), copied and hard-linked -------------------
+
+
+LINK_TEMP_BUG = (
+    "reported to the lead: converters/execute.py _link_or_copy does not remove a leftover "
+    "'<dst shard>.tempstatelink' (a hard link into the source); os.link then fails and "
+    "shutil.copyfile writes through the leftover link"
+)
+
+
+@pytest.mark.parametrize(
+    "link", [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=LINK_TEMP_BUG))]
+)
+def test_conversion_crash_at_every_operation(tmp_path, link):
+    from converters import api, execute
+
+    src = str(tmp_path / "src" / "model.ckpt-5")
+    values = {
+        "dense/kernel": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "dense/bias": np.ones(4, np.float32),
+        "global_step": np.int64(5),
+    }
+    with BundleWriter(src, num_shards=2, fsync=False) as w:
+        for i, (k, v) in enumerate(values.items()):
+            w.add(k, v, shard=i % 2)
+
+    def convert(d: str) -> None:
+        api.tf1_to_tf2(src, os.path.join(d, "out"), link=link, overwrite=True)
+
+    ref = str(tmp_path / "ref")
+    os.makedirs(ref)
+    convert(ref)
+    with load_checkpoint(os.path.join(ref, "out")) as r:
+        oracle = {k: r.get_tensor(k) for k in r.keys()}
+    reference = {n: (tmp_path / "ref" / n).read_bytes() for n in os.listdir(ref)}
+
+    def check(d: str, k: int, ops: list[tuple[str, str]]) -> None:
+        dst = os.path.join(d, "out")
+        assert check_outcome(src, values, "model.ckpt-5.index") == "benign", "source harmed"
+        if os.path.exists(dst + ".index"):
+            assert check_outcome(dst, oracle, "out.index") == "benign", f"crash {k}"
+        for name in os.listdir(d):
+            if name.startswith("out.") and ".tempstate" not in name:
+                with open(os.path.join(d, name), "rb") as f:
+                    assert f.read() == reference[name], f"crash {k}: {name} is partial"
+        convert(d)  # running the conversion again repairs everything
+        assert check_outcome(dst, oracle, "out.index") == "benign"
+
+    ops = replay_every_crash(
+        str(tmp_path), lambda d: None, convert, check, [execute, writer_module]
+    )
+    assert any(op == "replace" and p.endswith("out.index") for op, p in ops)
+    print(f"\nRESULT conversion link={link}: {len(ops)} operations, {len(ops) + 1} crash points")
+
+
+@pytest.mark.xfail(strict=True, reason=LINK_TEMP_BUG)
+def test_leftover_link_temp_never_writes_into_another_source(tmp_path):
+    """A crashed ``link=True`` conversion of A leaves a hard link to A's shard; converting
+    B to the same destination must neither fail nor write into A."""
+    from converters import api
+
+    sources = {}
+    for name, fill in (("a", 1.0), ("b", 2.0)):
+        prefix = str(tmp_path / name / "model.ckpt")
+        values = {"dense/kernel": np.full((64,), fill, np.float32)}
+        with BundleWriter(prefix, fsync=False) as w:
+            w.add("dense/kernel", values["dense/kernel"])
+        sources[name] = (prefix, values)
+    out = str(tmp_path / "out")
+    api.tf1_to_tf2(sources["a"][0], out, link=True)
+    leftover = [n for n in os.listdir(tmp_path) if n.startswith("out.data-00000")][0]
+    os.link(sources["a"][0] + ".data-00000-of-00001", str(tmp_path / (leftover + ".tempstatelink")))
+    try:
+        api.tf1_to_tf2(sources["b"][0], out, link=True, overwrite=True)
+    finally:  # whatever happened to the conversion, A must be intact
+        assert check_outcome(sources["a"][0], sources["a"][1], "model.ckpt.index") == "benign"
