@@ -9,6 +9,7 @@ replaced, which the atomic rename rules out), never as corruption.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 
@@ -35,6 +36,23 @@ def _reader(d: str, stop: threading.Event, tally: dict[str, int], errors: list[s
             errors.append(f"{type(exc).__name__}: {exc}")
 
 
+class _StopFile:
+    """A stop flag that crosses processes: set when the file exists."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def is_set(self) -> bool:
+        return os.path.exists(self.path)
+
+
+def _process_reader(d: str, stop_path: str, queue: object) -> None:
+    tally = {"loads": 0, "not found": 0}
+    errors: list[str] = []
+    _reader(d, _StopFile(stop_path), tally, errors)  # type: ignore[arg-type]
+    queue.put((tally, errors))  # type: ignore[attr-defined]
+
+
 @pytest.mark.slow
 def test_readers_never_see_a_partial_checkpoint(tf, tmp_path, monkeypatch):
     from test_reliability_crash import SaverRig
@@ -47,19 +65,34 @@ def test_readers_never_see_a_partial_checkpoint(tf, tmp_path, monkeypatch):
     stop = threading.Event()
     tally = {"loads": 0, "not found": 0}
     errors: list[str] = []
-    threads = [threading.Thread(target=_reader, args=(d, stop, tally, errors)) for _ in range(3)]
+    threads = [threading.Thread(target=_reader, args=(d, stop, tally, errors)) for _ in range(2)]
     for t in threads:
         t.start()
+    ctx = multiprocessing.get_context("spawn")  # TF-free children: no fork of a TF process
+    queue = ctx.Queue()
+    stop_path = str(tmp_path / "STOP")
+    procs = [ctx.Process(target=_process_reader, args=(d, stop_path, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
     saves = int(os.environ.get("RELIABILITY_SAVES", "60"))
     try:
         for step in range(1, saves + 1):
             rig.save(saver, d, step)
     finally:
         stop.set()
+        open(stop_path, "w").close()
         for t in threads:
             t.join()
+        for _ in procs:
+            child_tally, child_errors = queue.get(timeout=60)
+            for key in tally:
+                tally[key] += child_tally[key]
+            errors.extend(child_errors)
+        for p in procs:
+            p.join()
     print(
-        f"\nRESULT concurrent: {saves} saves, {tally['loads']} whole loads, "
+        f"\nRESULT concurrent (2 threads + 2 processes): {saves} saves, "
+        f"{tally['loads']} whole loads, "
         f"{tally['not found']} deleted-before-load reported as not found, {len(errors)} errors"
     )
     assert not errors, errors[:5]
