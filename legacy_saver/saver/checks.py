@@ -59,11 +59,16 @@ def contents_of(reader, prefix: str, wanted: Iterable[str]) -> CheckpointContent
                 if attribute.full_name:
                     full_names[attribute.full_name] = attribute.checkpoint_key
     shapes, dtypes = {}, {}
+    bundle = getattr(reader, "bundle", None)  # V2: one decoded entry gives both
     for key in wanted:
         found = key if key in keys else full_names.get(key)
         if found in keys and found not in shapes:
-            shapes[found] = tuple(reader.shape(found))
-            dtypes[found] = int(reader.dtype(found))
+            if bundle is not None:
+                entry = bundle.entry(found)
+                shapes[found], dtypes[found] = tuple(entry.shape), int(entry.dtype_enum)
+            else:
+                shapes[found] = tuple(reader.shape(found))
+                dtypes[found] = int(reader.dtype(found))
     return CheckpointContents(prefix, shapes, dtypes, full_names, keys)
 
 

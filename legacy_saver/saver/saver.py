@@ -17,7 +17,6 @@ subgraph and ``SaverDef`` (``builder.py``) and fixes the traps of TensorFlow's:
 from __future__ import annotations
 
 import os
-import re
 import time
 
 import numpy as np
@@ -30,6 +29,7 @@ from .builder import SAVER_DEF_V2, BuildOptions, all_saveables, build_saver, che
 from .checks import contents_of, plan_restore
 from .ledger import Ledger
 from .meta_graph import export_meta_graph, require_graph_mode, write_meta_graph_file
+from .naming import as_str, meta_graph_filename, prepend_scope, step_tensor, strip_scope
 from .retention import RetentionOptions
 from .specs import specs_from_graph, with_reshape
 
@@ -103,7 +103,7 @@ class Saver:
             self._specs = with_reshape(built.specs, self._options.reshape)
         elif self._name:  # an import scope, as TF overloads ``name``
             for field in ("filename_tensor_name", "save_tensor_name", "restore_op_name"):
-                setattr(self.saver_def, field, _prepend_scope(
+                setattr(self.saver_def, field, prepend_scope(
                     getattr(self.saver_def, field), self._name))
         self._is_empty = False
         self._check_saver_def()
@@ -128,7 +128,7 @@ class Saver:
             return None
         saver_def = _copy(self.saver_def)
         for field in ("filename_tensor_name", "save_tensor_name", "restore_op_name"):
-            setattr(saver_def, field, _strip_scope(getattr(saver_def, field), export_scope))
+            setattr(saver_def, field, strip_scope(getattr(saver_def, field), export_scope))
         return saver_def
 
     @staticmethod
@@ -174,7 +174,7 @@ class Saver:
             raise ValueError("'latest_filename' must not contain path components")
         if not hasattr(sess, "run"):
             raise TypeError(f"'sess' must be a Session; {sess}")
-        save_path = _as_str(save_path)
+        save_path = as_str(save_path)
         checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
@@ -198,7 +198,7 @@ class Saver:
                                  f"'{latest_filename}' and '{save_path}'")
             return save_path
         if not isinstance(global_step, int | np.integer):
-            global_step = int(sess.run(_step_tensor(sess.graph, global_step)))
+            global_step = int(sess.run(step_tensor(sess.graph, global_step)))
         if self._pad_step_number:
             return f"{save_path}-{global_step:08d}"
         return f"{save_path}-{global_step}"
@@ -206,11 +206,11 @@ class Saver:
     def _write_checkpoint(self, sess, checkpoint_file: str) -> str:
         feed_name = self.saver_def.filename_tensor_name
         if not atomic.is_local(checkpoint_file):
-            return _as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: checkpoint_file}))
+            return as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: checkpoint_file}))
         atomic.remove_stale(os.path.dirname(checkpoint_file))
         temp = atomic.temp_prefix(checkpoint_file)
         try:
-            written = _as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: temp}))
+            written = as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: temp}))
             atomic.commit(temp, checkpoint_file, fsync=self._fsync)
         except BaseException:
             atomic.abandon(temp)
@@ -244,7 +244,7 @@ class Saver:
             return
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
-        save_path = _as_str(save_path)
+        save_path = as_str(save_path)
         try:
             reader = load_checkpoint(save_path)
         except CheckpointNotFoundError as e:
@@ -285,31 +285,6 @@ class Saver:
             strip_default_attrs=strip_default_attrs, save_debug_info=save_debug_info)
 
 
-def _step_tensor(graph, global_step):
-    """The value tensor of a global step given as a tensor, a variable or a name.
-
-    ``"global_step"`` (an op name) means its first output; a resource variable's
-    ``"global_step:0"`` is its handle, whose value is read through its ReadVariableOp
-    (TensorFlow's ``training_util.global_step`` fails on it).
-    """
-    if isinstance(global_step, str):
-        name = global_step if ":" in global_step else global_step + ":0"
-        global_step = graph.get_tensor_by_name(name)
-    if isinstance(global_step, tf.Tensor) and global_step.dtype == tf.resource:
-        reads = [op for op in global_step.consumers() if op.type == "ReadVariableOp"]
-        if not reads:
-            raise ValueError(f"global_step {global_step.name} is a resource handle "
-                             "that nothing reads; pass the variable itself")
-        return reads[0].outputs[0]
-    return global_step
-
-
-def meta_graph_filename(checkpoint_file: str, suffix: str = "meta") -> str:
-    """``prefix.meta``, without a V1 shard pattern, as TensorFlow names it."""
-    base = re.sub(r"-[\d\?]+-of-\d+$", "", checkpoint_file)
-    return f"{base}.{suffix}"
-
-
 def _keys_array(keys):
     if isinstance(keys, str):
         return np.array(keys.encode("utf-8"), dtype=object)
@@ -320,21 +295,6 @@ def _copy(saver_def):
     copy = tf.compat.v1.train.SaverDef()
     copy.CopyFrom(saver_def)
     return copy
-
-
-def _prepend_scope(name: str, scope: str) -> str:
-    return name if not scope else f"{scope.rstrip('/')}/{name}"
-
-
-def _strip_scope(name: str, scope: str) -> str:
-    prefix = scope.rstrip("/") + "/"
-    return name[len(prefix):] if name.startswith(prefix) else name
-
-
-def _as_str(value) -> str:
-    if isinstance(value, bytes | np.bytes_):
-        return value.decode("utf-8")
-    return os.fspath(value)
 
 
 def _now() -> float:
