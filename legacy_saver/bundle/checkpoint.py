@@ -33,7 +33,9 @@ class ResolvedPath:
     notes: list[str] = field(default_factory=list)
 
 
-def resolve_checkpoint(path: str | os.PathLike[str], storage: Storage | None = None) -> ResolvedPath:
+def resolve_checkpoint(
+    path: str | os.PathLike[str], storage: Storage | None = None
+) -> ResolvedPath:
     """Find the checkpoint ``path`` names, or raise ``CheckpointNotFoundError``."""
     if storage is None:
         storage, text = storage_for(path)
@@ -91,7 +93,9 @@ def _not_found_message(text: str, storage: Storage) -> str:
     directory = os.path.dirname(text) or "."
     if storage is LOCAL and os.path.isdir(directory):
         base = os.path.basename(text)
-        near = sorted({_FILE_SUFFIX.sub("", p) for p in os.listdir(directory) if p.startswith(base[:3])})
+        near = sorted(
+            {_FILE_SUFFIX.sub("", p) for p in os.listdir(directory) if p.startswith(base[:3])}
+        )
         if near:
             message += f"; {directory} has: {', '.join(near[:5])}"
     return message
@@ -131,7 +135,7 @@ class CheckpointReader:
     def has_tensor(self, name: str) -> bool:
         if self._v2:
             return name in self._v2
-        return name in self._v1.keys()  # type: ignore[union-attr]
+        return name in self._v1  # type: ignore[operator]
 
     def shape(self, name: str) -> tuple[int, ...]:
         return self._v2.entry(name).shape if self._v2 else self._v1.shape(name)  # type: ignore[union-attr]
@@ -177,7 +181,9 @@ class CheckpointReader:
         self.close()
 
 
-def load_checkpoint(path: str | os.PathLike[str], *, verify_checksums: bool = True) -> CheckpointReader:
+def load_checkpoint(
+    path: str | os.PathLike[str], *, verify_checksums: bool = True
+) -> CheckpointReader:
     """Open the checkpoint at ``path`` (see the module docstring)."""
     return CheckpointReader(path, verify_checksums=verify_checksums)
 

@@ -47,14 +47,18 @@ def v1_files(path: str, storage: Storage = LOCAL) -> list[str]:
         if os.path.isfile(path):
             return [path]
         base = _SHARD_RE.sub("", path.replace("?????", "00000"))
-        return sorted(glob.glob(glob.escape(base) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]"))
+        return sorted(
+            glob.glob(glob.escape(base) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]")
+        )
     return [path] if storage.exists(path) else []
 
 
 class V1Reader:
     """All tensors of a V1 checkpoint; the (small) files are read at open."""
 
-    def __init__(self, files: list[str], *, verify_checksums: bool = True, storage: Storage = LOCAL):
+    def __init__(
+        self, files: list[str], *, verify_checksums: bool = True, storage: Storage = LOCAL
+    ):
         if not files:
             raise ValueError("no V1 checkpoint files given")
         self.files = files
@@ -87,6 +91,9 @@ class V1Reader:
 
     def keys(self) -> list[str]:
         return sorted(self._meta)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._meta
 
     def dtype(self, key: str) -> DType:
         return dtype_from_enum(int(self._lookup(key)[0]), where=f"tensor {key!r}: ")
@@ -126,12 +133,16 @@ class V1Reader:
     ) -> np.ndarray:
         raw = self._tables[path].get(slice_key(key, extents))
         if raw is None:
-            raise CorruptCheckpointError(f"{path} is corrupt: slice {list(extents)} of {key!r} missing")
+            raise CorruptCheckpointError(
+                f"{path} is corrupt: slice {list(extents)} of {key!r} missing"
+            )
         proto = SavedTensorSlices()
         try:
             proto.ParseFromString(raw)
         except Exception:
-            raise CorruptCheckpointError(f"{path} is corrupt: slice of {key!r} unparsable") from None
+            raise CorruptCheckpointError(
+                f"{path} is corrupt: slice of {key!r} unparsable"
+            ) from None
         return _tensor_values(proto.data.data, dtype, shape, f"{path}: tensor {key!r}: ")
 
     def close(self) -> None:
