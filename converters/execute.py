@@ -19,7 +19,6 @@ and writes a checkpoint.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,8 +26,9 @@ import numpy as np
 from legacy_saver.bundle import BundleWriter, CheckpointReader
 from legacy_saver.bundle.coding import crc32c, unmask_crc
 from legacy_saver.bundle.entry import BundleEntry
+from legacy_saver.bundle.fileio import copy_file_atomic, temp_name
 from legacy_saver.bundle.reader import data_path, index_path
-from legacy_saver.bundle.writer import TEMP_MARKER, fsync_dir
+from legacy_saver.bundle.writer import write_index
 from legacy_saver.errors import CheckpointError, CorruptCheckpointError
 
 from .names import OBJECT_GRAPH_KEY
@@ -181,7 +181,7 @@ def _link(
         os.makedirs(directory, exist_ok=True)
     entries: dict[str, BundleEntry] = {}
     if extras:  # the new tensors go to one extra shard, written by BundleWriter
-        tmp = f"{dst}{TEMP_MARKER}extra"
+        tmp = temp_name(dst)
         with BundleWriter(tmp, fsync=fsync) as writer:
             for key, value in extras.items():
                 writer.add(key, value)
@@ -201,46 +201,14 @@ def _link(
     if os.path.exists(index_path(dst)):
         os.remove(index_path(dst))
     for shard in range(n):
-        _link_or_copy(bundle.data_file(shard), data_path(dst, shard, total), result)
-    _write_index(dst, total, entries, fsync)
+        _link_or_copy(bundle.data_file(shard), data_path(dst, shard, total), result, fsync)
+    write_index(dst, total, entries, fsync=fsync)
     result.bytes_copied = (
         sum(e.size for e in entries.values() if e.shard_id < n) if result.notes else 0
     )
     result.linked = not result.notes
 
 
-def _link_or_copy(src: str, dst: str, result: ExecuteResult) -> None:
-    temp = f"{dst}{TEMP_MARKER}link"
-    try:
-        os.link(src, temp)
-    except OSError as exc:
-        shutil.copyfile(src, temp)
-        result.notes.append(f"could not hard-link {src} ({exc.strerror}); copied it")
-    os.replace(temp, dst)
-
-
-def _write_index(
-    prefix: str, num_shards: int, entries: dict[str, BundleEntry], fsync: bool
-) -> None:
-    """An index over ``entries`` (which already point into the data shards),
-    written under a temporary name and renamed into place."""
-    from legacy_saver.bundle.protos import BundleHeaderProto
-    from legacy_saver.bundle.reader import BUNDLE_VERSION
-    from legacy_saver.bundle.table import TableBuilder
-
-    final = index_path(prefix)
-    temp = f"{final}{TEMP_MARKER}index"
-    header = BundleHeaderProto(num_shards=num_shards)
-    header.version.producer = BUNDLE_VERSION
-    with open(temp, "wb") as f:
-        table = TableBuilder(f)
-        table.add(b"", header.SerializeToString(deterministic=True))
-        for key in sorted(entries, key=lambda k: k.encode("utf-8")):
-            table.add(key.encode("utf-8"), entries[key].encode())
-        table.finish()
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
-    os.replace(temp, final)
-    if fsync:
-        fsync_dir(os.path.dirname(prefix))
+def _link_or_copy(src: str, dst: str, result: ExecuteResult, fsync: bool) -> None:
+    if not copy_file_atomic(src, dst, link=True, fsync=fsync):
+        result.notes.append(f"could not hard-link {src}; copied it")

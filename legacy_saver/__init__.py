@@ -11,7 +11,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .bundle import BundleReader, BundleWriter, CheckpointReader, DType, list_variables, load_checkpoint
+from .bundle import (
+    BundleReader,
+    BundleWriter,
+    CheckpointReader,
+    DType,
+    list_variables,
+    load_checkpoint,
+)
 from .errors import (
     CheckpointError,
     CheckpointNotFoundError,

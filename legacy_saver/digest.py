@@ -27,6 +27,7 @@ import os
 from typing import Any
 
 from .bundle import BundleReader
+from .bundle.fileio import write_bytes_atomic
 from .bundle.reader import data_path, index_path
 from .errors import CheckpointNotFoundError, CorruptCheckpointError
 
@@ -95,7 +96,8 @@ def write_digest(prefix: str | os.PathLike[str], *, fsync: bool = True) -> str:
         "files": entries,
     }
     out = digest_path(prefix)
-    _write_atomic(out, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode(), fsync)
+    data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    write_bytes_atomic(out, data, fsync=fsync)
     return out
 
 
@@ -153,24 +155,3 @@ def _read_manifest(path: str) -> dict[str, dict[str, Any]]:
     if not any(n.endswith(".index") for n in entries):
         raise CorruptCheckpointError(f"{path} lists no .index file")
     return dict(entries)
-
-
-def _write_atomic(path: str, data: bytes, fsync: bool) -> None:
-    temp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temp, "wb") as f:
-            f.write(data)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
-    if fsync:
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -31,7 +31,6 @@ import contextlib
 import glob
 import os
 import re
-import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import Any
 
 from google.protobuf import text_format
 
+from legacy_saver.bundle.fileio import write_bytes_atomic
 from legacy_saver.bundle.protos import CheckpointState
 from legacy_saver.errors import CheckpointNotFoundError, StateFileError
 
@@ -368,24 +368,4 @@ def _match(pattern: str) -> list[str]:
 
 def _atomic_write(path: str, data: bytes, *, fsync: bool) -> None:
     """Replaces ``path`` with ``data``: readers see the old file or the new one, whole."""
-    directory = os.path.dirname(path) or os.curdir
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    if fsync and os.name != "nt":  # Windows cannot open a directory; its rename is durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            with contextlib.suppress(OSError):  # some filesystems refuse fsync on a directory
-                os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    write_bytes_atomic(path, data, fsync=fsync)

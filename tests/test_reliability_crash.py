@@ -29,6 +29,7 @@ import pytest
 from test_reliability_cases import check_outcome
 
 from legacy_saver import BundleWriter, load_checkpoint
+from legacy_saver.bundle import fileio as fileio_module
 from legacy_saver.bundle import writer as writer_module
 
 
@@ -229,7 +230,7 @@ def test_bundle_writer_crash_at_every_operation(tmp_path, shards, same_prefix):
     capture(str(ref), old_bytes)
     action(str(ref))
     capture(str(ref), reference_bytes)
-    ops = replay_every_crash(str(tmp_path), setup, action, check, [writer_module])
+    ops = replay_every_crash(str(tmp_path), setup, action, check, [writer_module, fileio_module])
     check_durability_order(ops, str(tmp_path / "reference"))
     # creates, fsyncs, renames: one of each per shard plus the index, plus the directory fsync
     assert len(ops) >= 3 * (shards + 1) + 1
@@ -247,14 +248,14 @@ def test_bundle_writer_leaves_only_temp_names_after_a_crash(tmp_path):
         lambda d: None,
         lambda d: _write(os.path.join(d, "a"), _values(3), 2),
         check,
-        [writer_module],
+        [writer_module, fileio_module],
     )
     assert leftovers  # crashes do leave temporary files: the Saver's sweep removes them
 
 
 def test_recorder_really_stops_the_cleanup(tmp_path):
     """A crash must not run ``abandon()``'s removals (a killed process cannot)."""
-    with recording(Recorder(crash_at=2), [writer_module]), pytest.raises(Crash):
+    with recording(Recorder(crash_at=2), [writer_module, fileio_module]), pytest.raises(Crash):
         _write(str(tmp_path / "x"), _values(4), 2)
     assert any(".tempstate" in n for n in os.listdir(tmp_path))
     with pytest.raises(Exception):  # noqa: B017 - anything but success
@@ -268,7 +269,7 @@ def _saver_modules() -> list[ModuleType]:
     from legacy_saver import state
     from legacy_saver.saver import atomic, ledger, meta_graph
 
-    return [atomic, state, ledger, meta_graph]
+    return [atomic, state, ledger, meta_graph, fileio_module]
 
 
 class SaverRig:
@@ -366,8 +367,7 @@ def test_saver_crash_at_every_operation(tf, tmp_path, sharded, monkeypatch):
         step, orphans = check_saver_directory(d)
         assert step == 4
         temps = [n for n in os.listdir(d) if ".tmp-" in n]
-        # the state file's own temporary (".checkpoint.tmp-<uuid>") is not swept: reported
-        assert not [n for n in temps if not n.startswith(".checkpoint.tmp-")], f"crash {k}: {temps}"
+        assert not temps, f"crash {k}: {temps}"
         orphans_after_next_save.extend(orphans + temps)
 
     ref = str(tmp_path / "ref")
@@ -397,16 +397,12 @@ def test_saver_crash_at_every_operation(tf, tmp_path, sharded, monkeypatch):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported to the lead: atomic.remove_stale does not "
-    "match the state file's temporary name '.checkpoint.tmp-<uuid>'",
-)
 def test_state_file_temporary_left_by_a_crash_is_swept_by_the_next_save(tf, tmp_path):
     rig = SaverRig(tf, sharded=False)
     d = str(tmp_path)
     rig.save(rig.new_saver(), d, 1)
-    with open(os.path.join(d, ".checkpoint.tmp-" + "0" * 32), "wb") as f:
+    # the name legacy_saver.bundle.fileio gives a state-file write of a process now dead
+    with open(os.path.join(d, ".checkpoint.tmp-999999999-0123abcd"), "wb") as f:
         f.write(b'model_checkpoint_path: "mod')  # what a crash inside the state write leaves
     rig.save(rig.new_saver(), d, 2)
     assert not [n for n in os.listdir(d) if ".tmp-" in n]
@@ -415,15 +411,10 @@ def test_state_file_temporary_left_by_a_crash_is_swept_by_the_next_save(tf, tmp_
 # -- a conversion (converters.tf1_to_tf2), copied and hard-linked -------------------
 
 
-LINK_TEMP_BUG = (
-    "reported to the lead: converters/execute.py _link_or_copy does not remove a leftover "
-    "'<dst shard>.tempstatelink' (a hard link into the source); os.link then fails and "
-    "shutil.copyfile writes through the leftover link"
-)
 
 
 @pytest.mark.parametrize(
-    "link", [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=LINK_TEMP_BUG))]
+    "link", [False, True]
 )
 def test_conversion_crash_at_every_operation(tmp_path, link):
     from converters import api, execute
@@ -461,13 +452,12 @@ def test_conversion_crash_at_every_operation(tmp_path, link):
         assert check_outcome(dst, oracle, "out.index") == "benign"
 
     ops = replay_every_crash(
-        str(tmp_path), lambda d: None, convert, check, [execute, writer_module]
+        str(tmp_path), lambda d: None, convert, check, [execute, writer_module, fileio_module]
     )
     assert any(op == "replace" and p.endswith("out.index") for op, p in ops)
     print(f"\nRESULT conversion link={link}: {len(ops)} operations, {len(ops) + 1} crash points")
 
 
-@pytest.mark.xfail(strict=True, reason=LINK_TEMP_BUG)
 def test_leftover_link_temp_never_writes_into_another_source(tmp_path):
     """A crashed ``link=True`` conversion of A leaves a hard link to A's shard; converting
     B to the same destination must neither fail nor write into A."""

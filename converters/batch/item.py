@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from legacy_saver.bundle import DType, load_checkpoint
+from legacy_saver.bundle.fileio import copy_file_atomic
 from legacy_saver.bundle.reader import READ_CHUNK_BYTES
 
 from . import transfer
@@ -82,7 +83,7 @@ def convert_item(job: Job) -> Outcome:
             action = choose_action(src, job.options.to)
             report = _run(action, src, dst, job.options)
             if item.meta:
-                transfer.copy_file_atomic(src + ".meta", dst + ".meta")
+                copy_file_atomic(src + ".meta", dst + ".meta")
             outputs = _publish(dst, remote, job)
     except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop the batch
         reason = f"{type(exc).__name__}: {exc}"
@@ -179,7 +180,7 @@ def copy_checkpoint(src: str, dst: str, *, link: bool = False) -> dict[str, Any]
             tensors += 1
         files = [bundle.data_file(i) for i in range(bundle.num_shards)] + [bundle.index_file]
     for path in files:
-        transfer.copy_file_atomic(path, dst + path[len(reader.prefix) :], link=link)
+        copy_file_atomic(path, dst + path[len(reader.prefix) :], link=link)
     return {"action": "copy", "tensors": tensors, "files": len(files)}
 
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from legacy_saver.bundle.fileio import write_bytes_atomic
+
 from .discover import MANIFEST_NAME
-from .transfer import write_bytes_atomic
 
 SCHEMA = "legacy-ckpt/manifest/1"
 DONE, FAILED, PARTIAL = "done", "failed", "partial"
@@ -118,6 +120,7 @@ def write_atomic(fs: Any, path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file,
     never a torn one: temp file + fsync + rename locally, one PUT remotely."""
     if _is_local(fs):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         write_bytes_atomic(path, data)
     else:
         fs.pipe_file(path, data)

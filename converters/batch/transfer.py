@@ -13,14 +13,9 @@ from __future__ import annotations
 
 import glob
 import os
-import secrets
-import shutil
 from typing import Any
 
-from legacy_saver.bundle.writer import fsync_dir
-
-TEMP_INFIX = ".legacy-ckpt-tmp"
-COPY_CHUNK_BYTES = 16 << 20
+from legacy_saver.bundle.fileio import TEMP_INFIX
 
 
 def is_url(path: str) -> bool:
@@ -39,49 +34,16 @@ def local_path(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
 
 
-def copy_file_atomic(src: str, dst: str, *, link: bool = False) -> None:
-    """Copy (or hard-link) ``src`` to ``dst`` under a temporary name, fsync,
-    then rename: ``dst`` is never seen half-written."""
-    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-    temp = f"{dst}{TEMP_INFIX}{secrets.token_hex(4)}"
-    try:
-        if link:
-            os.link(src, temp)
-        else:
-            with open(src, "rb") as fin, open(temp, "wb") as fout:
-                shutil.copyfileobj(fin, fout, COPY_CHUNK_BYTES)
-                fout.flush()
-                os.fsync(fout.fileno())
-        os.replace(temp, dst)
-    except BaseException:
-        if os.path.lexists(temp):
-            os.remove(temp)
-        raise
-    fsync_dir(os.path.dirname(dst))
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to local ``path`` through a temporary file and a rename."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temp = f"{path}{TEMP_INFIX}{secrets.token_hex(4)}"
-    try:
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
-    fsync_dir(os.path.dirname(path))
-
-
 def remove_stale_temps(prefix: str) -> list[str]:
     """Delete temporary files a killed writer left beside ``prefix``."""
+    directory, base = os.path.split(prefix)
+    patterns = [
+        glob.escape(prefix) + "*.tempstate*",  # BundleWriter's data/index temporaries
+        os.path.join(glob.escape(directory), "." + glob.escape(base) + f"*{TEMP_INFIX}*"),
+    ]
     removed = []
-    for pattern in ("*.tempstate*", f"*{TEMP_INFIX}*"):
-        for path in glob.glob(glob.escape(prefix) + pattern):
+    for pattern in patterns:
+        for path in glob.glob(pattern):
             os.remove(path)
             removed.append(path)
     return removed
@@ -90,7 +52,7 @@ def remove_stale_temps(prefix: str) -> list[str]:
 def checkpoint_outputs(prefix: str) -> list[str]:
     """The final-named files of the V2 checkpoint (and .meta) at local ``prefix``."""
     names = glob.glob(glob.escape(prefix) + ".data-[0-9]*-of-[0-9]*")
-    names = sorted(n for n in names if TEMP_INFIX not in n and ".tempstate" not in n)
+    names = sorted(n for n in names if ".tempstate" not in n)
     for suffix in (".meta", ".index"):
         if os.path.exists(prefix + suffix):
             names.append(prefix + suffix)

@@ -114,7 +114,8 @@ class BundleEntry:
         shape = decode_shape(proto.shape, where)
         if proto.offset < 0 or proto.size < 0 or proto.shard_id < 0:
             raise DecodeError(
-                f"{where}negative shard/offset/size ({proto.shard_id}, {proto.offset}, {proto.size})"
+                f"{where}negative shard/offset/size "
+                f"({proto.shard_id}, {proto.offset}, {proto.size})"
             )
         slices = tuple(decode_extents(s, shape, where) for s in proto.slices)
         entry = cls(key, int(proto.dtype), shape, int(proto.shard_id), int(proto.offset),
@@ -144,5 +145,3 @@ class BundleEntry:
                 f"{where}size is {self.size} bytes, shape {list(self.shape)} of "
                 f"{dtype.tf_name} needs {expected}"
             )
-
-

@@ -34,7 +34,9 @@ _PACKAGE = "legacy_saver.tf"
 # message name -> [(field name, number, type or message name, repeated?)]
 _MESSAGES: dict[str, list[tuple[str, int, str, bool]]] = {
     "TensorShapeProto.Dim": [("size", 1, "int64", False), ("name", 2, "string", False)],
-    "TensorShapeProto": [("dim", 2, "TensorShapeProto.Dim", True), ("unknown_rank", 3, "bool", False)],
+    "TensorShapeProto": [
+        ("dim", 2, "TensorShapeProto.Dim", True), ("unknown_rank", 3, "bool", False),
+    ],
     "TensorSliceProto.Extent": [("start", 1, "int64", False), ("length", 2, "int64", False)],
     "TensorSliceProto": [("extent", 1, "TensorSliceProto.Extent", True)],
     "VersionDef": [

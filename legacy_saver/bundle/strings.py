@@ -54,7 +54,7 @@ def decode_strings(
     lengths = []
     pos = 0
     crc = 0
-    for i in range(count):
+    for _ in range(count):
         length, pos = decode_varint(data, pos)
         lengths.append(length)
         if verify:

@@ -16,8 +16,10 @@ and for the same tensors the same bytes as TensorFlow writes.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
+from collections.abc import Mapping
 from typing import BinaryIO
 
 import numpy as np
@@ -25,6 +27,7 @@ import numpy as np
 from .coding import crc32c, mask_crc
 from .dtypes import DType, dtype_from_numpy
 from .entry import BundleEntry, Extent
+from .fileio import write_bytes_atomic
 from .ordered_code import slice_key
 from .protos import BundleHeaderProto
 from .reader import BUNDLE_VERSION, data_path, index_path
@@ -32,20 +35,6 @@ from .strings import encode_strings
 from .table import TableBuilder
 
 TEMP_MARKER = ".tempstate"  # TensorFlow's BundleWriter uses the same infix
-
-
-def fsync_dir(path: str) -> None:
-    """fsync a directory so that renames in it are durable (POSIX only)."""
-    try:
-        fd = os.open(path or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class BundleWriter:
@@ -75,7 +64,9 @@ class BundleWriter:
         self._files: list[BinaryIO] = []
         try:
             for shard in range(num_shards):
-                self._files.append(open(self._temp(data_path(self.prefix, shard, num_shards)), "wb"))
+                self._files.append(
+                    open(self._temp(data_path(self.prefix, shard, num_shards)), "wb")
+                )
         except BaseException:
             self.abandon()
             raise
@@ -111,8 +102,8 @@ class BundleWriter:
         self._write(key, dtype, array.shape, shard, [view], mask_crc(crc32c(view)))
 
     def add_raw(
-        self, key: str, dtype: DType | int, shape: tuple[int, ...], chunks: list[memoryview] | list[bytes],
-        masked_crc32c: int, *, shard: int = 0,
+        self, key: str, dtype: DType | int, shape: tuple[int, ...],
+        chunks: list[memoryview] | list[bytes], masked_crc32c: int, *, shard: int = 0,
     ) -> None:  # fmt: skip
         """Append already-encoded bytes with their (masked) checksum: the
         converters copy tensors this way without decoding them."""
@@ -132,12 +123,16 @@ class BundleWriter:
         extents = tuple((int(s), int(n)) for s, n in extents)
         want = tuple(d if n == -1 else n for (_, n), d in zip(extents, full_shape, strict=True))
         if array.shape != want:
-            raise ValueError(f"slice {list(extents)} of {key!r} needs shape {want}, got {array.shape}")
+            raise ValueError(
+                f"slice {list(extents)} of {key!r} needs shape {want}, got {array.shape}"
+            )
         if all(s == 0 and n in (-1, d) for (s, n), d in zip(extents, full_shape, strict=True)):
             self.add(key, array, shard=shard)  # a full slice is a plain tensor, as in TF
             return
         full = self._entries.get(key)
-        if full is not None and (not full.slices or full.shape != full_shape or full.dtype_enum != dtype):
+        if full is not None and (
+            not full.slices or full.shape != full_shape or full.dtype_enum != dtype
+        ):
             raise ValueError(f"slice of {key!r} disagrees with earlier adds for that key")
         slices = (full.slices if full else ()) + (extents,)
         internal = slice_key(key, extents).decode("latin-1")
@@ -186,22 +181,13 @@ class BundleWriter:
         self._state = "finished"
 
     def _write_index(self) -> None:
-        final = index_path(self.prefix)
-        temp = self._temp(final)
-        header = BundleHeaderProto(num_shards=self.num_shards)
-        header.version.producer = BUNDLE_VERSION
-        with open(temp, "wb") as f:
-            table = TableBuilder(f)
-            table.add(b"", header.SerializeToString(deterministic=True))
-            for key in sorted(self._entries, key=_key_bytes):
-                table.add(_key_bytes(key), self._entries[key].encode())
-            table.finish()
-            f.flush()
-            if self._fsync:
-                os.fsync(f.fileno())
-        os.replace(temp, final)
-        if self._fsync:
-            fsync_dir(os.path.dirname(self.prefix))
+        write_index(
+            self.prefix,
+            self.num_shards,
+            self._entries,
+            fsync=self._fsync,
+            temp=self._temp(index_path(self.prefix)),
+        )
 
     def abandon(self) -> None:
         """Discard everything written; no file of this checkpoint remains
@@ -227,6 +213,23 @@ class BundleWriter:
             self.finish()
         else:
             self.abandon()
+
+
+def write_index(
+    prefix: str, num_shards: int, entries: Mapping[str, BundleEntry], *, fsync: bool = True,
+    temp: str | None = None,
+) -> None:  # fmt: skip
+    """Write ``prefix.index`` over ``entries`` (which already point into the
+    data shards) atomically: header first, then entries in byte order."""
+    header = BundleHeaderProto(num_shards=num_shards)
+    header.version.producer = BUNDLE_VERSION
+    buf = io.BytesIO()
+    table = TableBuilder(buf)
+    table.add(b"", header.SerializeToString(deterministic=True))
+    for key in sorted(entries, key=_key_bytes):
+        table.add(_key_bytes(key), entries[key].encode())
+    table.finish()
+    write_bytes_atomic(index_path(prefix), buf.getvalue(), fsync=fsync, temp=temp)
 
 
 def _key_bytes(key: str) -> bytes:

@@ -19,7 +19,8 @@ import contextlib
 import os
 import re
 import shutil
-import uuid
+
+from legacy_saver.bundle.fileio import fsync_dir, temp_name, write_bytes_atomic
 
 INDEX_SUFFIX = ".index"
 _TEMP = re.compile(r"^\.(?P<base>.+)\.tmp-(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})(?P<rest>.*)$")
@@ -32,10 +33,9 @@ def is_local(path: str) -> bool:
 
 def temp_prefix(final_prefix: str) -> str:
     """A fresh temporary prefix beside ``final_prefix``."""
-    directory, base = os.path.split(final_prefix)
-    tag = uuid.uuid4().hex[:8]
-    _IN_FLIGHT.add(tag)
-    return os.path.join(directory, f".{base}.tmp-{os.getpid()}-{tag}")
+    temp = temp_name(final_prefix)
+    _IN_FLIGHT.add(temp.rsplit("-", 1)[1])
+    return temp
 
 
 def release(temp: str) -> None:
@@ -81,20 +81,9 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = True) -> None:
     """Writes ``path`` through a temporary file and a rename."""
     temp = temp_prefix(path)
     try:
-        with open(temp, "wb") as f:
-            f.write(data)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temp)
-        raise
+        write_bytes_atomic(path, data, fsync=fsync, temp=temp)
     finally:
         release(temp)
-    if fsync:
-        fsync_dir(os.path.dirname(path))
 
 
 def remove_stale(directory: str) -> list[str]:
@@ -135,12 +124,3 @@ def fsync_file(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def fsync_dir(directory: str) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        fd = os.open(directory or ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
