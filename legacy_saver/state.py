@@ -140,6 +140,9 @@ def get_checkpoint_mtimes(checkpoint_prefixes: Sequence[StrPath]) -> list[float]
     return [os.stat(f[0]).st_mtime for f in files if f]
 
 
+DIGEST_SUFFIX = ".sha256"  # legacy_saver.digest.DIGEST_SUFFIX (state stays import-free of it)
+
+
 def remove_checkpoint(
     checkpoint_prefix: StrPath, checkpoint_format_version: int = 2, meta_graph_suffix: str = "meta"
 ) -> None:
@@ -150,6 +153,7 @@ def remove_checkpoint(
     """
     prefix = os.fspath(checkpoint_prefix)
     doomed = _match(_SHARD_SUFFIX.sub("", prefix) + "." + meta_graph_suffix)
+    doomed += _match(prefix + DIGEST_SUFFIX)
     if checkpoint_format_version == 2:
         data = re.compile(re.escape(os.path.basename(prefix)) + r"\.data-\d+-of-\d+")
         doomed += _match(prefix + ".index")

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..bundle import load_checkpoint
+from ..digest import digest_path, verify_digest, write_digest
 from ..errors import CheckpointNotFoundError, UnsupportedFeatureError
 from . import atomic
 from .builder import SAVER_DEF_V2, BuildOptions, all_saveables, build_saver, check_write_version
@@ -45,13 +46,16 @@ class Saver:
     One extra keyword: ``fsync=True`` flushes checkpoint files, the ``.meta``, the state
     file and the directory to disk before the state file points at them (TensorFlow
     never fsyncs); ``fsync=False`` keeps the renames (atomicity) but not durability.
+    ``digest=True`` also writes ``<prefix>.sha256`` over the ``.meta``, ``.index`` and data
+    shards before the state file points at them; ``restore`` verifies any such manifest,
+    so a tampered ``.meta`` (which has no checksum of its own) is refused.
     """
 
     def __init__(self, var_list=None, reshape=False, sharded=False, max_to_keep=5,
                  keep_checkpoint_every_n_hours=10000.0, name=None, restore_sequentially=False,
                  saver_def=None, builder=None, defer_build=False, allow_empty=False,
                  write_version=SAVER_DEF_V2, pad_step_number=False,
-                 save_relative_paths=False, filename=None, *, fsync=True):
+                 save_relative_paths=False, filename=None, *, fsync=True, digest=False):
         require_graph_mode("Saver")
         if builder is not None:
             raise UnsupportedFeatureError(
@@ -75,6 +79,7 @@ class Saver:
         self._pad_step_number = pad_step_number
         self._save_relative_paths = save_relative_paths
         self._fsync = fsync
+        self._digest = digest
         self._is_built = False
         self._is_empty = None
         self._specs = None
@@ -184,6 +189,8 @@ class Saver:
             with sess.graph.as_default():
                 self._write_meta_graph(meta_graph_filename(checkpoint_file, meta_graph_suffix),
                                        strip_default_attrs, save_debug_info)
+        if self._digest and path is not None and atomic.is_local(path):
+            write_digest(path, fsync=self._fsync)  # .meta, .index, data: before the state
         if path is not None and write_state:
             self._ledger.record(save_dir, path, latest_filename=latest_filename,
                                 save_relative_paths=self._save_relative_paths,
@@ -253,6 +260,8 @@ class Saver:
         specs = self._restore_specs(sess.graph)
         with reader:
             prefix = reader.prefix if reader.format_version == 2 else save_path
+            if os.path.exists(digest_path(prefix)):
+                verify_digest(prefix)  # catches a tampered .meta, which has no crc
             if specs is None:  # keys computed in the graph: TF's own checks only
                 feeds = {}
             else:
