@@ -9,6 +9,7 @@ import pytest
 from legacy_saver.errors import UnsafeGraphError
 from legacy_saver.graph import LegacyModel, scan
 from legacy_saver.graph.scan import UNSAFE, WARNING
+from legacy_saver.saver import import_meta_graph
 
 
 def _save(tf, sess, directory, name="model"):
@@ -62,7 +63,12 @@ def test_writefile_planted_as_restore_op_is_caught_and_not_run(tf, tmp_path):
     assert "not save/restore machinery" in finding.reason
     with pytest.raises(UnsafeGraphError, match=r"evil \(WriteFile\) in graph \(saver\)"):
         LegacyModel.load(prefix)
+    with tf.Graph().as_default(), pytest.raises(UnsafeGraphError, match=r"evil \(WriteFile\)"):
+        import_meta_graph(prefix + ".meta", safe=True)
     assert not target.exists()
+    with tf.Graph().as_default():  # the caller's explicit override still imports it
+        assert import_meta_graph(prefix + ".meta", safe=True, allow_unsafe=True) is not None
+    assert not target.exists()  # importing alone runs nothing
 
     # The threat is real: stock import_meta_graph + restore runs the payload.
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:

@@ -105,15 +105,26 @@ def import_meta_graph(
     input_map=None,
     unbound_inputs_col_name: str = "unbound_inputs",
     restore_collections_predicate=None,
+    *,
+    safe: bool = False,
+    allow_unsafe: bool = False,
 ):
     """Imports a meta graph into the default graph; returns our Saver for it (or None).
 
     As ``tf.compat.v1.train.import_meta_graph``, with the fixes in the module docstring.
+    With ``safe=True`` the graph is scanned first (``legacy_saver.scan``, function
+    bodies included) and ``UnsafeGraphError`` lists every op that touches files,
+    processes or the network outside the saver's own subgraph, unless ``allow_unsafe``.
     """
     from .saver import Saver
 
     require_graph_mode("import_meta_graph")
     meta_graph_def = read_meta_graph(meta_graph_or_file)
+    if safe and not allow_unsafe:
+        from ..graph.portable import raise_if_unsafe
+
+        source = meta_graph_or_file if isinstance(meta_graph_or_file, str | os.PathLike) else None
+        raise_if_unsafe(meta_graph_def, os.fspath(source) if source else "<MetaGraphDef>")
     normalize_tensorflow_version(meta_graph_def)
     graph = tf.compat.v1.get_default_graph()
     if not import_scope:
