@@ -137,3 +137,52 @@ def test_name_index_suggestions():
     assert index.close_names("vgg_16/conv1/weights")[0] == "conv1/weights"
     assert index.close_names("fc8/biases")[0] == "fc8/biases_1"
     assert index.close_names("zzzz") == []
+
+
+def _spec(key, dtype, shape, **kw):
+    return RestoreSpec(key, kw.pop("slice_spec", ""), dtype, shape, "names:0", 0, **kw)
+
+
+def test_quick_check_accepts_what_stock_tf_wrote_and_nothing_else(tmp_path):
+    from legacy_saver.bundle import load_checkpoint
+    from legacy_saver.saver.checks import entry_prefixes, quick_check
+
+    path = write_checkpoint(tmp_path / "m", {
+        "w": np.zeros([3, 4], np.float32), "b": np.zeros([0], np.float32),
+        "step": np.int64(7), "names": np.array([b"a", b"bc"], dtype=object),
+    })
+    raw = dict(load_checkpoint(path).bundle.raw_entries())
+    f32, i64, s = (tf.float32.as_datatype_enum, tf.int64.as_datatype_enum,
+                   tf.string.as_datatype_enum)
+    good = [_spec("w", f32, (3, 4)), _spec("b", f32, (0,)), _spec("step", i64, ()),
+            _spec("names", s, (2,))]
+    assert quick_check(good, entry_prefixes(good), raw.get)
+    for wrong in (_spec("w", f32, (4, 3)), _spec("w", f32, (12,)), _spec("w", i64, (3, 4)),
+                  _spec("step", i64, (1,)), _spec("missing", f32, (1,)),
+                  _spec("w", f32, (3, None)), _spec("w", f32, (3, 4), reshape=True)):
+        assert not quick_check([wrong], entry_prefixes([wrong]), raw.get), wrong
+    # A crafted entry that repeats the shape field after the canonical fields:
+    # protobuf merges repeated message fields, so its real shape is [3, 4, 5].
+    crafted = dict(raw, w=raw["w"] + b"\x12\x04\x12\x02\x08\x05")
+    assert not quick_check(good[:1], entry_prefixes(good[:1]), crafted.get)
+
+
+def test_restore_with_quick_check_still_refuses_and_restores(tmp_path):
+    """The shortcut changes nothing visible: a match restores the values, a
+    mismatch still raises the one full report."""
+    path = write_checkpoint(tmp_path / "m", {"a": np.arange(6, dtype=np.float32).reshape(2, 3),
+                                             "b": np.float32(5)})
+    with tf.Graph().as_default() as g:
+        a = v1.get_variable("a", [2, 3], use_resource=True)
+        b = v1.get_variable("b", [], use_resource=True)
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            Saver().restore(sess, path)
+            np.testing.assert_array_equal(sess.run(a), np.arange(6).reshape(2, 3))
+            assert sess.run(b) == 5
+    with tf.Graph().as_default() as g:
+        v1.get_variable("a", [3, 2], use_resource=True)
+        v1.get_variable("b", [1], use_resource=True)
+        with v1.Session(graph=g) as sess, pytest.raises(RestoreMismatchError) as e:
+            Saver().restore(sess, path)
+    assert "2 shape/dtype mismatches" in str(e.value)

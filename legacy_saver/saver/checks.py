@@ -12,6 +12,11 @@ For a TF2 object-based checkpoint, keys are looked up through the object graph's
 plan then says which keys to feed in place of the graph's.
 
 Everything here is pure: ``contents_of`` reads a reader's metadata once.
+
+Restores that match, the common case, take a shortcut (``quick_check``): each key's
+raw index entry is compared with the bytes TensorFlow writes for the expected dtype
+and shape, without decoding it (0.5 µs a key instead of ~15). Anything the shortcut
+does not recognise goes through ``plan_restore``, which decides.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..bundle.dtypes import DType
+from ..bundle.entry import BundleEntry
 from ..errors import RestoreMismatchError
 from .specs import RestoreSpec
 
@@ -44,6 +50,45 @@ class CheckpointContents:
 
     def has(self, key: str) -> bool:
         return key in (self.shapes if self.keys is None else self.keys)
+
+
+# What may follow dtype and shape in a TF-written entry of a whole tensor: shard_id,
+# offset and size (varints, fields 3-5), crc32c (fixed32, field 6), in field order,
+# each at most once. Slices (field 7), repeated fields or any other layout fail to
+# match and take the decoding path.
+_ENTRY_TAIL = re.compile(
+    rb"(?:\x18[\x80-\xff]{0,9}[\x00-\x7f])?(?:\x20[\x80-\xff]{0,9}[\x00-\x7f])?"
+    rb"(?:\x28[\x80-\xff]{0,9}[\x00-\x7f])?(?:\x35[\x00-\xff]{4})?", re.DOTALL)
+
+
+def entry_prefixes(specs: Sequence[RestoreSpec]) -> tuple[bytes | None, ...]:
+    """For each spec, the bytes its index entry starts with when the stored dtype
+    and shape are the expected ones (TensorFlow's encoding: field 1 dtype, field 2
+    shape); None when the shape is not fully known, reshaped or a slice."""
+    prefixes = []
+    for spec in specs:
+        shape = spec.shape
+        if spec.slice_spec or spec.reshape or shape is None or None in shape:
+            prefixes.append(None)
+        else:
+            prefixes.append(BundleEntry("", spec.dtype, tuple(shape)).encode())  # type: ignore[arg-type]
+    return tuple(prefixes)
+
+
+def quick_check(specs: Sequence[RestoreSpec], prefixes: Sequence[bytes | None],
+                raw_entry) -> bool:
+    """True when every spec's key is in the checkpoint with exactly the expected
+    dtype and shape, judged from the raw entries (``raw_entry(key)``: bytes or
+    None, e.g. ``BundleReader.raw_entries().get``).
+    False means "not shown", never "wrong": ``plan_restore`` then decides."""
+    tail = _ENTRY_TAIL.fullmatch
+    for spec, prefix in zip(specs, prefixes, strict=True):
+        if prefix is None:
+            return False
+        raw = raw_entry(spec.key)
+        if raw is None or not raw.startswith(prefix) or tail(raw, len(prefix)) is None:
+            return False
+    return True
 
 
 def contents_of(reader, prefix: str, wanted: Iterable[str]) -> CheckpointContents:

@@ -27,7 +27,7 @@ from ..digest import digest_path, verify_digest, write_digest
 from ..errors import CheckpointNotFoundError, UnsupportedFeatureError
 from . import atomic
 from .builder import SAVER_DEF_V2, BuildOptions, all_saveables, build_saver, check_write_version
-from .checks import contents_of, plan_restore
+from .checks import contents_of, entry_prefixes, plan_restore, quick_check
 from .ledger import Ledger
 from .meta_graph import export_meta_graph, require_graph_mode, write_meta_graph_file
 from .naming import as_str, meta_graph_filename, prepend_scope, step_tensor, strip_scope
@@ -84,6 +84,7 @@ class Saver:
         self._is_empty = None
         self._specs = None
         self._graph_specs: dict[int, object] = {}
+        self._entry_prefixes = None  # (specs, their index-entry prefixes)
         self._ledger = Ledger(RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours))
         if not defer_build:
             self.build()
@@ -262,13 +263,22 @@ class Saver:
             prefix = reader.prefix if reader.format_version == 2 else save_path
             if os.path.exists(digest_path(prefix)):
                 verify_digest(prefix)  # catches a tampered .meta, which has no crc
+            bundle = reader.bundle
             if specs is None:  # keys computed in the graph: TF's own checks only
                 feeds = {}
+            elif bundle is not None and quick_check(specs, self._prefixes(specs),
+                                                    bundle.raw_entries().get):
+                feeds = {}  # every key there, with the expected dtype and shape
             else:
                 feeds = plan_restore(specs, contents_of(reader, prefix, (s.key for s in specs)))
         feed_dict = {name: _keys_array(keys) for name, keys in feeds.items()}
         feed_dict[self.saver_def.filename_tensor_name] = prefix
         sess.run(self.saver_def.restore_op_name, feed_dict)
+
+    def _prefixes(self, specs):
+        if self._entry_prefixes is None or self._entry_prefixes[0] is not specs:
+            self._entry_prefixes = (specs, entry_prefixes(specs))
+        return self._entry_prefixes[1]
 
     def _restore_specs(self, graph):
         if self._specs is not None:
