@@ -3,8 +3,11 @@
 Uses the stock-TF-written checkpoint of ``bench/bench_read.py`` when present
 (``bench/out/read_400x1310x1024/model.ckpt`` or ``bench/out/tf_2g/model.ckpt``),
 else writes one with ``bench_read.py``'s writer. Each measurement runs in a
-fresh child process reporting wall time and peak RSS (``ru_maxrss``); the page
-cache is warmed first. Outputs go to ``bench/out/convert/`` and are removed.
+fresh child process reporting wall time (from the child's first line, imports of
+the converter included, interpreter start-up not) and peak RSS (``ru_maxrss``);
+the page cache is warmed first, and ``sync`` runs before each measurement so that
+no run pays for the previous one's dirty pages. Outputs go to
+``bench/out/convert/`` and are removed. ``--reps N`` reports the median of N.
 
 Usage::
 
@@ -13,8 +16,11 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -71,6 +77,7 @@ def run(name: str, src: str) -> dict[str, float]:
     dst_dir = OUT / "convert" / name
     shutil.rmtree(dst_dir, ignore_errors=True)
     dst_dir.mkdir(parents=True)
+    os.sync()
     code = WRAP.format(body=CHILD[name])
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, src, str(dst_dir / "ckpt")],
@@ -82,13 +89,32 @@ def run(name: str, src: str) -> dict[str, float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--skip-recipe", action="store_true")
+    args = parser.parse_args()
     src = source()
     subprocess.run(["cat", f"{src}.data-00000-of-00001"], stdout=subprocess.DEVNULL, check=True)
     print(f"source: {src}")
-    for name in ("cp", "structural", "structural-nofsync", "link", "recipe"):
-        r = run(name, src)
-        print(f"{name:20s} wall {r['wall']:6.2f} s  process {r['process_wall']:6.2f} s  "
-              f"peak RSS {r['rss_mb']:7.0f} MB")  # fmt: skip
+    names = ["cp", "structural", "structural-nofsync", "link"]
+    names += [] if args.skip_recipe else ["recipe"]
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for _ in range(args.reps):
+        for name in names:
+            results[name].append(run(name, src))
+    medians = {}
+    for name in names:
+        wall = statistics.median(r["wall"] for r in results[name])
+        rss = max(r["rss_mb"] for r in results[name])
+        medians[name] = wall
+        print(f"{name:20s} wall {wall:6.2f} s (runs: "
+              + ", ".join(f"{r['wall']:.2f}" for r in results[name])
+              + f")  peak RSS {rss:7.0f} MB")
+    for name in ("structural", "structural-nofsync", "link"):
+        line = f"{name}: {medians[name] / medians['cp']:.2f}x cp"
+        if "recipe" in medians:
+            line += f", recipe / {name} = {medians['recipe'] / medians[name]:.1f}x"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -144,27 +144,45 @@ def _spec(key, dtype, shape, **kw):
 
 
 def test_quick_check_accepts_what_stock_tf_wrote_and_nothing_else(tmp_path):
-    from legacy_saver.bundle import load_checkpoint
-    from legacy_saver.saver.checks import entry_prefixes, quick_check
+    from legacy_saver.bundle.entry import BundleEntry
+    from legacy_saver.saver.checks import QuickCheck
 
-    path = write_checkpoint(tmp_path / "m", {
-        "w": np.zeros([3, 4], np.float32), "b": np.zeros([0], np.float32),
-        "step": np.int64(7), "names": np.array([b"a", b"bc"], dtype=object),
-    })
-    raw = dict(load_checkpoint(path).bundle.raw_entries())
+    values = {"w": np.zeros([3, 4], np.float32), "b": np.zeros([0], np.float32),
+              "step": np.int64(7), "names": np.array([b"a", b"bc"], dtype=object)}
+    path = write_checkpoint(tmp_path / "m", values)
+    index = (tmp_path / "m.index").read_bytes()
     f32, i64, s = (tf.float32.as_datatype_enum, tf.int64.as_datatype_enum,
                    tf.string.as_datatype_enum)
     good = [_spec("w", f32, (3, 4)), _spec("b", f32, (0,)), _spec("step", i64, ()),
             _spec("names", s, (2,))]
-    assert quick_check(good, entry_prefixes(good), raw.get)
+    assert path.endswith("m") and QuickCheck(good).passes(index)
+    assert QuickCheck(good[:2]).passes(index)  # extra keys in the checkpoint are fine
     for wrong in (_spec("w", f32, (4, 3)), _spec("w", f32, (12,)), _spec("w", i64, (3, 4)),
-                  _spec("step", i64, (1,)), _spec("missing", f32, (1,)),
-                  _spec("w", f32, (3, None)), _spec("w", f32, (3, 4), reshape=True)):
-        assert not quick_check([wrong], entry_prefixes([wrong]), raw.get), wrong
-    # A crafted entry that repeats the shape field after the canonical fields:
-    # protobuf merges repeated message fields, so its real shape is [3, 4, 5].
-    crafted = dict(raw, w=raw["w"] + b"\x12\x04\x12\x02\x08\x05")
-    assert not quick_check(good[:1], entry_prefixes(good[:1]), crafted.get)
+                  _spec("step", i64, (1,)), _spec("missing", f32, (1,))):
+        assert QuickCheck([wrong]).usable and not QuickCheck([wrong]).passes(index), wrong
+    for unjudged in (_spec("w", f32, (3, None)), _spec("w", f32, (3, 4), reshape=True),
+                     _spec("w", f32, (3, 4), slice_spec="3 4 0,3:0,4")):
+        assert not QuickCheck([unjudged]).usable
+    assert not QuickCheck(good).passes(index[:-1]) and not QuickCheck(good).passes(b"")
+    # An entry that repeats the shape field after the canonical ones (protobuf merges
+    # repeated message fields, so its shape is really [3, 4, 5]) is not passed.
+    import io
+
+    from legacy_saver.bundle.protos import BundleHeaderProto
+    from legacy_saver.bundle.table import TableBuilder
+
+    def index_with(entry: bytes) -> bytes:
+        buf = io.BytesIO()
+        table = TableBuilder(buf)
+        table.add(b"", BundleHeaderProto(num_shards=1).SerializeToString())
+        table.add(b"w", entry)
+        table.finish()
+        return buf.getvalue()
+
+    canonical = BundleEntry("w", f32, (3, 4), 0, 0, 48, 12345).encode()
+    assert QuickCheck(good[:1]).passes(index_with(canonical))
+    assert not QuickCheck(good[:1]).passes(index_with(canonical + b"\x12\x04\x12\x02\x08\x05"))
+    assert not QuickCheck(good[:1]).passes(index_with(canonical + b"\x08\x02"))  # dtype again
 
 
 def test_restore_with_quick_check_still_refuses_and_restores(tmp_path):

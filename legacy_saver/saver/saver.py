@@ -27,7 +27,7 @@ from ..digest import digest_path, verify_digest, write_digest
 from ..errors import CheckpointNotFoundError, UnsupportedFeatureError
 from . import atomic
 from .builder import SAVER_DEF_V2, BuildOptions, all_saveables, build_saver, check_write_version
-from .checks import contents_of, entry_prefixes, plan_restore, quick_check
+from .checks import QuickCheck, contents_of, plan_restore
 from .ledger import Ledger
 from .meta_graph import export_meta_graph, require_graph_mode, write_meta_graph_file
 from .naming import as_str, meta_graph_filename, prepend_scope, step_tensor, strip_scope
@@ -84,7 +84,7 @@ class Saver:
         self._is_empty = None
         self._specs = None
         self._graph_specs: dict[int, object] = {}
-        self._entry_prefixes = None  # (specs, their index-entry prefixes)
+        self._quick: QuickCheck | None = None  # the restore shortcut for self._specs
         self._ledger = Ledger(RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours))
         if not defer_build:
             self.build()
@@ -242,6 +242,12 @@ class Saver:
     def restore(self, sess, save_path) -> None:
         """Restores after checking every key, shape and dtype (see ``checks.py``).
 
+        When the checkpoint's index holds every key with the expected dtype and
+        shape (``QuickCheck``: raw bytes compared, nothing decoded), the restore op
+        runs at once; otherwise ``plan_restore`` reads the index, raises the one
+        error naming every problem, or maps the keys of a TF2 object-based
+        checkpoint through ``full_name``.
+
         Raises:
             ValueError: ``save_path`` is None.
             CheckpointNotFoundError: No checkpoint at ``save_path``.
@@ -253,32 +259,52 @@ class Saver:
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
         save_path = as_str(save_path)
+        specs = self._restore_specs(sess.graph)
+        ran = None
+        quick = None if specs is None else self._quick_check(specs)
+        if quick is not None and quick.usable and quick.passes(
+                self._plain_index_bytes(save_path)):
+            try:
+                sess.run(self.saver_def.restore_op_name,
+                         {self.saver_def.filename_tensor_name: save_path})
+                return
+            except tf.errors.OpError as error:  # nothing was assigned: find out why
+                ran = error
         try:
             reader = load_checkpoint(save_path)
         except CheckpointNotFoundError as e:
             raise CheckpointNotFoundError(
                 f"The passed save_path is not a valid checkpoint: {save_path} ({e})") from None
-        specs = self._restore_specs(sess.graph)
         with reader:
             prefix = reader.prefix if reader.format_version == 2 else save_path
             if os.path.exists(digest_path(prefix)):
                 verify_digest(prefix)  # catches a tampered .meta, which has no crc
-            bundle = reader.bundle
             if specs is None:  # keys computed in the graph: TF's own checks only
                 feeds = {}
-            elif bundle is not None and quick_check(specs, self._prefixes(specs),
-                                                    bundle.raw_entries().get):
-                feeds = {}  # every key there, with the expected dtype and shape
             else:
                 feeds = plan_restore(specs, contents_of(reader, prefix, (s.key for s in specs)))
+        if ran is not None and not feeds:
+            raise ran  # the index agrees with the graph: TensorFlow's error stands
         feed_dict = {name: _keys_array(keys) for name, keys in feeds.items()}
         feed_dict[self.saver_def.filename_tensor_name] = prefix
         sess.run(self.saver_def.restore_op_name, feed_dict)
 
-    def _prefixes(self, specs):
-        if self._entry_prefixes is None or self._entry_prefixes[0] is not specs:
-            self._entry_prefixes = (specs, entry_prefixes(specs))
-        return self._entry_prefixes[1]
+    def _quick_check(self, specs) -> QuickCheck:
+        if self._quick is None or self._quick.specs is not specs:
+            self._quick = QuickCheck(specs)
+        return self._quick
+
+    @staticmethod
+    def _plain_index_bytes(save_path: str) -> bytes:
+        """The ``.index`` of a local V2 checkpoint at exactly ``save_path`` with no
+        digest manifest (which must be verified first); else b"" (no shortcut)."""
+        if not atomic.is_local(save_path) or os.path.exists(digest_path(save_path)):
+            return b""
+        try:
+            with open(save_path + ".index", "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
 
     def _restore_specs(self, graph):
         if self._specs is not None:
