@@ -73,8 +73,8 @@ def source() -> str:
     return str(CANDIDATES[0])
 
 
-def run(name: str, src: str) -> dict[str, float]:
-    dst_dir = OUT / "convert" / name
+def run(name: str, src: str, work: Path) -> dict[str, float]:
+    dst_dir = work / "convert" / name
     shutil.rmtree(dst_dir, ignore_errors=True)
     dst_dir.mkdir(parents=True)
     os.sync()
@@ -92,8 +92,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--skip-recipe", action="store_true")
+    parser.add_argument("--workdir", type=Path, help="copy the source here and write the "
+                        "outputs here (e.g. /dev/shm: the same runs without a disk)")
     args = parser.parse_args()
     src = source()
+    work = OUT
+    if args.workdir:
+        work = args.workdir / "legacy_saver_bench"
+        work.mkdir(parents=True, exist_ok=True)
+        for path in Path(src).parent.glob(Path(src).name + ".*"):
+            if not (work / path.name).exists():
+                shutil.copy(path, work / path.name)
+        src = str(work / Path(src).name)
     subprocess.run(["cat", f"{src}.data-00000-of-00001"], stdout=subprocess.DEVNULL, check=True)
     print(f"source: {src}")
     names = ["cp", "structural", "structural-nofsync", "link"]
@@ -101,7 +111,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(args.reps):
         for name in names:
-            results[name].append(run(name, src))
+            results[name].append(run(name, src, work))
     medians = {}
     for name in names:
         wall = statistics.median(r["wall"] for r in results[name])

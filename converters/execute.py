@@ -2,9 +2,11 @@
 and writes a checkpoint.
 
 * An identity action on a stored (unsliced, little-endian V2) entry is a byte
-  copy: the stored bytes stream through one reused buffer into the new data
-  shard under the entry's own checksum, which is re-verified on the way; the
-  value is never decoded. Peak memory is the buffer, not the checkpoint.
+  copy made inside the kernel (``copy_file_range``; a buffered copy where the
+  OS has none) into the new data shard under the entry's own checksum; a worker
+  thread reads each copy back from the new shard and checks that checksum while
+  the next tensor copies, and nothing is committed until every check passed.
+  The value is never decoded. Peak memory is one 16 MiB buffer.
 * Anything else (a transform, a partitioned or V1 source) is decoded, changed
   and re-encoded, one tensor at a time.
 * The destination keeps the source's shard count and each copied tensor stays
@@ -19,12 +21,13 @@ and writes a checkpoint.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from legacy_saver.bundle import BundleWriter, CheckpointReader
-from legacy_saver.bundle.coding import crc32c, unmask_crc
+from legacy_saver.bundle.coding import unmask_crc
 from legacy_saver.bundle.entry import BundleEntry
 from legacy_saver.bundle.fileio import copy_file_atomic, temp_name
 from legacy_saver.bundle.reader import data_path, index_path
@@ -103,6 +106,7 @@ def execute(
                 copier.write(writer, action, result)
             for key, value in _extras(plan).items():
                 writer.add(key, value)
+            copier.wait()  # every copy checked before the writer commits
         finally:
             copier.close()
     return result
@@ -122,12 +126,19 @@ def _read_order(actions: list[Action], reader: CheckpointReader) -> list[Action]
 
 
 class _Copier:
+    """Copies stored tensors in the kernel (``BundleWriter.add_copy``) while one
+    worker thread reads each copy back from the new shard and checks it against
+    the source's crc32c; the writer is finished only after every check passed."""
+
     def __init__(self, reader: CheckpointReader, buffer_bytes: int) -> None:
         self.reader = reader
-        self.buffer = bytearray(buffer_bytes)
+        self.buffer = bytearray(buffer_bytes)  # the checking thread's
         self.files: dict[int, object] = {}
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc-check")
+        self.checks: list[Future[None]] = []
 
     def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
         for f in self.files.values():
             f.close()  # type: ignore[attr-defined]
 
@@ -138,34 +149,33 @@ class _Copier:
                and not bundle.big_endian)  # type: ignore[union-attr]  # fmt: skip
         if raw:
             shard = entry.shard_id if entry.shard_id < writer.num_shards else 0  # type: ignore[union-attr]
-            chunks = self._stream(entry)  # type: ignore[arg-type]
-            writer.add_raw(
-                action.dst, entry.dtype_enum, entry.shape, chunks, entry.crc32c, shard=shard
-            )  # type: ignore[union-attr, arg-type]
+            written = writer.add_copy(
+                action.dst, entry.dtype_enum, entry.shape, self._source(entry),  # type: ignore[union-attr, arg-type]
+                entry.offset, entry.size, entry.crc32c, shard=shard)  # type: ignore[union-attr]
+            self.checks.append(self.pool.submit(self._check, writer, written, entry))
             result.bytes_copied += entry.size  # type: ignore[union-attr]
             return
         value = apply_transform(self.reader.get_tensor(action.src), action.transform)
         writer.add(action.dst, value)
         result.bytes_reencoded += int(value.nbytes) if value.dtype != object else 0
 
-    def _stream(self, entry: BundleEntry):  # type: ignore[no-untyped-def]
-        """Yield the entry's stored bytes through the reused buffer, then check
-        their crc32c against the index."""
-        path = self.reader.bundle.data_file(entry.shard_id)  # type: ignore[union-attr]
+    def wait(self) -> None:
+        """Raise the first failed check (``CorruptCheckpointError``)."""
+        for check in self.checks:
+            check.result()
+
+    def _source(self, entry: BundleEntry):  # type: ignore[no-untyped-def]
         f = self.files.get(entry.shard_id)
         if f is None:
+            path = self.reader.bundle.data_file(entry.shard_id)  # type: ignore[union-attr]
             f = self.files[entry.shard_id] = open(path, "rb", buffering=0)  # noqa: SIM115
-        f.seek(entry.offset)  # type: ignore[attr-defined]
-        view, crc, left = memoryview(self.buffer), 0, entry.size
-        while left:
-            n = f.readinto(view[: min(left, len(view))])  # type: ignore[attr-defined]
-            if not n:
-                raise CorruptCheckpointError(f"{path} ended early reading {entry.key!r}")
-            crc = crc32c(view[:n], crc)
-            left -= n
-            yield view[:n]
-        if crc != unmask_crc(entry.crc32c):
-            raise CorruptCheckpointError(f"{path}: checksum mismatch for tensor {entry.key!r}")
+        return f
+
+    def _check(self, writer: BundleWriter, written: BundleEntry, source: BundleEntry) -> None:
+        if writer.written_crc32c(written, self.buffer) != unmask_crc(source.crc32c):
+            path = self.reader.bundle.data_file(source.shard_id)  # type: ignore[union-attr]
+            raise CorruptCheckpointError(
+                f"{path}: checksum mismatch for tensor {source.key!r}")
 
 
 def _link(

@@ -34,3 +34,49 @@ def test_peak_rss_stays_far_below_checkpoint_size(tmp_path):
     assert copied == 200 * MIB
     growth_mib = (after_kib - before_kib) / 1024
     assert growth_mib < 40, f"peak RSS grew by {growth_mib:.0f} MiB converting 200 MiB"
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_copies_are_exact_with_and_without_copy_file_range(tmp_path, monkeypatch, kernel_copy):
+    import errno
+    import os
+
+    from converters import tf1_to_tf2, verify
+    from legacy_saver.bundle import load_checkpoint
+
+    if not kernel_copy:  # an OS without copy_file_range: the buffered path
+        def refuse(*args, **kwargs):
+            raise OSError(errno.ENOSYS, "no copy_file_range")
+
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    rng = np.random.default_rng(0)
+    values = {f"layer{i}/w": rng.standard_normal([257, 129]).astype(np.float32)
+              for i in range(5)}
+    values["tiny"] = np.int64(3)
+    with BundleWriter(str(tmp_path / "src")) as w:
+        for key, value in values.items():
+            w.add(key, value)
+    report = tf1_to_tf2(str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert report.bytes_copied == sum(v.nbytes for v in values.values())
+    assert verify(str(tmp_path / "src"), str(tmp_path / "dst")).ok
+    with load_checkpoint(str(tmp_path / "dst")) as r:
+        key = "layer3/w/.ATTRIBUTES/VARIABLE_VALUE"
+        np.testing.assert_array_equal(r.get_tensor(key), values["layer3/w"])
+
+
+def test_a_bit_flipped_in_the_source_fails_the_copy_and_writes_nothing(tmp_path):
+    from converters.api import tf1_to_tf2
+    from legacy_saver.errors import CorruptCheckpointError
+
+    with BundleWriter(str(tmp_path / "src")) as w:
+        w.add("a", np.arange(4096, dtype=np.float32))
+        w.add("b", np.ones(4096, dtype=np.float32))
+    data = tmp_path / "src.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[20000] ^= 0x10  # inside "b"
+    data.write_bytes(bytes(raw))
+    with pytest.raises(CorruptCheckpointError, match=r"src.data-00000-of-00001: checksum "
+                                                     r"mismatch for tensor 'b'"):
+        tf1_to_tf2(str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "src.data-00000-of-00001", "src.index"]

@@ -16,6 +16,7 @@ and for the same tensors the same bytes as TensorFlow writes.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import secrets
@@ -24,6 +25,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..errors import CorruptCheckpointError
 from .coding import crc32c, mask_crc
 from .dtypes import DType, dtype_from_numpy
 from .entry import BundleEntry, Extent
@@ -110,6 +112,52 @@ class BundleWriter:
         self._check_key(key)
         self._write(key, DType(int(dtype)), tuple(shape), shard, chunks, masked_crc32c)
 
+    def add_copy(
+        self, key: str, dtype: DType | int, shape: tuple[int, ...], source: BinaryIO,
+        offset: int, size: int, masked_crc32c: int, *, shard: int = 0,
+    ) -> BundleEntry:  # fmt: skip
+        """Append ``size`` bytes of the open file ``source`` from ``offset``, with
+        their (masked) checksum, copied inside the kernel (``copy_file_range``)
+        where the OS allows it; returns the entry written. The bytes are not
+        checked here: ``written_crc32c(entry)`` reads back what landed."""
+        self._check_key(key)
+        if not 0 <= shard < self.num_shards:
+            raise ValueError(f"shard {shard} out of range 0..{self.num_shards - 1}")
+        out = self._files[shard]
+        out.flush()
+        start = self._sizes[shard]
+        copied = _copy_range(source, offset, size, out)
+        if copied != size:
+            raise CorruptCheckpointError(
+                f"{getattr(source, 'name', source)} ended {size - copied} bytes early "
+                f"copying tensor {key!r}")
+        self._sizes[shard] += size
+        entry = BundleEntry(key, int(dtype), tuple(int(d) for d in shape), shard, start, size,
+                            masked_crc32c)  # fmt: skip
+        self._entries[key] = entry
+        return entry
+
+    def written_crc32c(self, entry: BundleEntry, buffer: bytearray) -> int:
+        """crc32c (unmasked) of the bytes an ``add_copy`` entry occupies in its
+        temporary data shard, read back through ``buffer``. Safe from another
+        thread while this writer appends (``add_copy`` bytes bypass the file's
+        buffer, so they are in the file when it returns)."""
+        if self._state != "open":
+            raise ValueError(f"writer for {self.prefix} is {self._state}")
+        path = self._temp(data_path(self.prefix, entry.shard_id, self.num_shards))
+        view, crc, pos, end = memoryview(buffer), 0, entry.offset, entry.offset + entry.size
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while pos < end:
+                n = os.preadv(fd, [view[: min(end - pos, len(view))]], pos)
+                if n <= 0:
+                    raise CorruptCheckpointError(f"{path} is shorter than written")
+                crc = crc32c(view[:n], crc)
+                pos += n
+        finally:
+            os.close(fd)
+        return crc
+
     def add_slice(
         self, key: str, full_shape: tuple[int, ...], extents: tuple[Extent, ...], value: object,
         *, shard: int = 0,
@@ -150,7 +198,7 @@ class BundleWriter:
         offset = self._sizes[shard]
         size = 0
         for chunk in chunks:
-            out.write(chunk)
+            _write_chunk(out, chunk)
             size += len(chunk)
         self._sizes[shard] += size
         shape = tuple(int(d) for d in shape)
@@ -215,6 +263,12 @@ class BundleWriter:
             self.abandon()
 
 
+DIRECT_WRITE_BYTES = 1 << 20
+COPY_BUFFER_BYTES = 16 << 20
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
+                   errno.ETXTBSY}
+
+
 def write_index(
     prefix: str, num_shards: int, entries: Mapping[str, BundleEntry], *, fsync: bool = True,
     temp: str | None = None,
@@ -230,6 +284,52 @@ def write_index(
         table.add(_key_bytes(key), entries[key].encode())
     table.finish()
     write_bytes_atomic(index_path(prefix), buf.getvalue(), fsync=fsync, temp=temp)
+
+
+def _copy_range(source: BinaryIO, offset: int, size: int, out: BinaryIO) -> int:
+    """Copy ``size`` bytes of ``source`` from ``offset`` to the end of ``out``
+    (flushed); returns the bytes copied (fewer only if ``source`` ends early)."""
+    src_fd, dst_fd = source.fileno(), out.fileno()
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src_fd, dst_fd, size - done, offset + done)
+            if n == 0:
+                return done
+            done += n
+        return done
+    except OSError as exc:
+        if exc.errno not in _NO_KERNEL_COPY or done:
+            raise
+    # No in-kernel copy here (old kernel, other file systems): through a buffer.
+    buffer = memoryview(bytearray(min(size, COPY_BUFFER_BYTES) or 1))
+    while done < size:
+        n = os.preadv(src_fd, [buffer[: min(size - done, len(buffer))]], offset + done)
+        if n == 0:
+            return done
+        _write_direct(out, buffer[:n])  # in the file on return, as kernel copies are
+        done += n
+    return done
+
+
+def _write_chunk(out: BinaryIO, chunk: memoryview | bytes) -> None:
+    """Small chunks go through the file's buffer; large ones straight to the OS
+    after a flush. (CPython's BufferedWriter took 3-6 s for 2 GiB written in 5 MiB
+    pieces to tmpfs, where unbuffered writes took 1.1 s.)"""
+    if len(chunk) < DIRECT_WRITE_BYTES:
+        out.write(chunk)
+    else:
+        _write_direct(out, chunk)
+
+
+def _write_direct(out: BinaryIO, chunk: memoryview | bytes) -> None:
+    """Write ``chunk`` to the OS now, past the file's (flushed) buffer."""
+    out.flush()
+    raw = out.raw  # type: ignore[attr-defined]
+    view = memoryview(chunk).cast("B")
+    while view:
+        written = raw.write(view)  # regular files take it all; loop anyway
+        view = view[written:]
 
 
 def _key_bytes(key: str) -> bytes:
