@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 
@@ -133,27 +134,26 @@ class _Copier:
     def __init__(self, reader: CheckpointReader, buffer_bytes: int) -> None:
         self.reader = reader
         self.buffer = bytearray(buffer_bytes)  # the checking thread's
-        self.files: dict[int, object] = {}
+        self.files: dict[int, BinaryIO] = {}
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc-check")
         self.checks: list[Future[None]] = []
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         for f in self.files.values():
-            f.close()  # type: ignore[attr-defined]
+            f.close()
 
     def write(self, writer: BundleWriter, action: Action, result: ExecuteResult) -> None:
         bundle = self.reader.bundle
         entry = bundle.entry(action.src) if bundle is not None else None
-        raw = (entry is not None and not entry.slices and action.transform.is_identity
-               and not bundle.big_endian)  # type: ignore[union-attr]  # fmt: skip
-        if raw:
-            shard = entry.shard_id if entry.shard_id < writer.num_shards else 0  # type: ignore[union-attr]
+        if (entry is not None and bundle is not None and not entry.slices
+                and action.transform.is_identity and not bundle.big_endian):
+            shard = entry.shard_id if entry.shard_id < writer.num_shards else 0
             written = writer.add_copy(
-                action.dst, entry.dtype_enum, entry.shape, self._source(entry),  # type: ignore[union-attr, arg-type]
-                entry.offset, entry.size, entry.crc32c, shard=shard)  # type: ignore[union-attr]
+                action.dst, entry.dtype_enum, entry.shape, self._source(entry),
+                entry.offset, entry.size, entry.crc32c, shard=shard)
             self.checks.append(self.pool.submit(self._check, writer, written, entry))
-            result.bytes_copied += entry.size  # type: ignore[union-attr]
+            result.bytes_copied += entry.size
             return
         value = apply_transform(self.reader.get_tensor(action.src), action.transform)
         writer.add(action.dst, value)
@@ -164,7 +164,7 @@ class _Copier:
         for check in self.checks:
             check.result()
 
-    def _source(self, entry: BundleEntry):  # type: ignore[no-untyped-def]
+    def _source(self, entry: BundleEntry) -> BinaryIO:
         f = self.files.get(entry.shard_id)
         if f is None:
             path = self.reader.bundle.data_file(entry.shard_id)  # type: ignore[union-attr]
