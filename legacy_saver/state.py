@@ -27,10 +27,7 @@ its results; where TensorFlow fails silently we fail loudly (``docs/state-file.m
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import os
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +37,12 @@ from google.protobuf import text_format
 
 from legacy_saver.bundle.fileio import write_bytes_atomic
 from legacy_saver.bundle.protos import CheckpointState
+from legacy_saver.checkpoint_files import (
+    checkpoint_exists,
+    checkpoint_files,
+    get_checkpoint_mtimes,
+    remove_checkpoint,
+)
 from legacy_saver.errors import CheckpointNotFoundError, StateFileError
 
 __all__ = [
@@ -52,8 +55,6 @@ StrPath = str | os.PathLike[str]
 
 STATE_FILENAME = "checkpoint"  # TensorFlow's default ``latest_filename``
 MAX_STATE_FILE_BYTES = 64 * 2**20  # a state file is a few lines; refuse to slurp more
-_V1_SHARDS = "-?????-of-?????"  # sharded V1 data files: ``prefix-00000-of-00002``
-_SHARD_SUFFIX = re.compile(r"-[\d?]+-of-\d+$")  # as TensorFlow's ``meta_graph_filename``
 
 
 class StateFileWarning(UserWarning):
@@ -120,50 +121,6 @@ def encode_state(state: Any) -> bytes:
     """Returns the text TensorFlow writes for a ``CheckpointState`` message."""
     text: str = text_format.MessageToString(state)
     return text.encode("utf-8")
-
-
-def checkpoint_exists(checkpoint_prefix: StrPath) -> bool:
-    """Whether a V2 (``prefix.index``) or V1 (the file, or its shards) checkpoint exists.
-
-    Glob patterns are accepted, as TensorFlow does; a literal existing name wins. Unlike
-    TensorFlow, a directory never counts, and a bare V1 prefix also finds its shards.
-    """
-    return bool(_checkpoint_files(os.fspath(checkpoint_prefix)))
-
-
-def get_checkpoint_mtimes(checkpoint_prefixes: Sequence[StrPath]) -> list[float]:
-    """Modification times (seconds) of the ``.index`` (V2) or data file (V1) of each prefix.
-
-    Missing ones are skipped, as TensorFlow does; unlike its, sub-second parts are kept.
-    """
-    files = [_checkpoint_files(os.fspath(p)) for p in checkpoint_prefixes]
-    return [os.stat(f[0]).st_mtime for f in files if f]
-
-
-DIGEST_SUFFIX = ".sha256"  # legacy_saver.digest.DIGEST_SUFFIX (state stays import-free of it)
-
-
-def remove_checkpoint(
-    checkpoint_prefix: StrPath, checkpoint_format_version: int = 2, meta_graph_suffix: str = "meta"
-) -> None:
-    """Deletes a checkpoint's files; files already missing are not an error.
-
-    Format 2 (``SaverDef.V2``): ``prefix.index`` and every ``prefix.data-NNNNN-of-NNNNN``;
-    format 1: the data file or its shards. ``prefix.<meta_graph_suffix>`` goes too.
-    """
-    prefix = os.fspath(checkpoint_prefix)
-    doomed = _match(_SHARD_SUFFIX.sub("", prefix) + "." + meta_graph_suffix)
-    doomed += _match(prefix + DIGEST_SUFFIX)
-    if checkpoint_format_version == 2:
-        data = re.compile(re.escape(os.path.basename(prefix)) + r"\.data-\d+-of-\d+")
-        doomed += _match(prefix + ".index")
-        shards = _match(glob.escape(prefix) + ".data-*-of-*")
-        doomed += [p for p in shards if data.fullmatch(os.path.basename(p))]
-    else:
-        doomed += _match(prefix) + _match(glob.escape(prefix) + _V1_SHARDS)
-    for path in doomed:
-        with contextlib.suppress(FileNotFoundError):  # another process got there first
-            os.remove(path)
 
 
 def get_checkpoint_state(
@@ -355,19 +312,7 @@ def _is_inside(path: str, directory: str, *, resolve_links: bool = True) -> bool
 def _is_checkpoint(prefix: str, state_path: str) -> bool:
     """``checkpoint_exists``, except that the state file is never a V1 checkpoint."""
     own = os.path.abspath(state_path)
-    return any(os.path.abspath(f) != own for f in _checkpoint_files(prefix))
-
-
-def _checkpoint_files(prefix: str) -> list[str]:
-    """The V2 index of ``prefix``, else its V1 data file, else its V1 shards."""
-    return _match(prefix + ".index") or _match(prefix) or _match(glob.escape(prefix) + _V1_SHARDS)
-
-
-def _match(pattern: str) -> list[str]:
-    """Regular files named ``pattern`` literally, else matching it as a glob."""
-    if os.path.isfile(pattern):
-        return [pattern]
-    return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+    return any(os.path.abspath(f) != own for f in checkpoint_files(prefix))
 
 
 def _atomic_write(path: str, data: bytes, *, fsync: bool) -> None:

@@ -266,10 +266,10 @@ def test_recorder_really_stops_the_cleanup(tmp_path):
 
 
 def _saver_modules() -> list[ModuleType]:
-    from legacy_saver import state
+    from legacy_saver import checkpoint_files, state
     from legacy_saver.saver import atomic, ledger, meta_graph
 
-    return [atomic, state, ledger, meta_graph, fileio_module]
+    return [atomic, state, checkpoint_files, ledger, meta_graph, fileio_module]
 
 
 class SaverRig:

@@ -47,7 +47,7 @@ def test_no_manifest_by_default(graph, tf, tmp_path):
     saver.restore(sess, path)
 
 
-def test_state_and_digest_agree_on_the_suffix():
-    from legacy_saver import digest, state
+def test_retention_and_digest_agree_on_the_suffix():
+    from legacy_saver import checkpoint_files, digest
 
-    assert state.DIGEST_SUFFIX == digest.DIGEST_SUFFIX
+    assert checkpoint_files.DIGEST_SUFFIX == digest.DIGEST_SUFFIX
