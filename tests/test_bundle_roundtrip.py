@@ -290,3 +290,49 @@ def test_quantized_dtypes_via_add_raw(tmp_path: Path, dtype: DType) -> None:
     with load_checkpoint(tmp_path / "ckpt") as reader:
         assert reader.dtype("q") is dtype
         assert_same(reader.get_tensor("q"), values)
+
+
+def test_early_flush_syncs_in_the_background_every_n_bytes(tmp_path: Path, monkeypatch) -> None:
+    """A writer with fsync starts fdatasync after each EARLY_FLUSH_BYTES of data
+    (never two at once) and joins it before the final fsync; the result is
+    unchanged."""
+    import threading
+
+    from legacy_saver.bundle import fileio
+
+    synced: list[tuple[int, int]] = []
+    release = threading.Event()
+
+    def slow_fdatasync(fd: int) -> None:
+        synced.append((fd, os.fstat(fd).st_size))
+        release.wait(5)
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    early = fileio.EarlyFlush(4096)
+    with open(tmp_path / "f", "wb") as f:
+        early.wrote(f.fileno(), 100)  # not due
+        assert synced == []
+        f.write(b"x" * 5000)
+        f.flush()
+        early.wrote(f.fileno(), 5000)  # due: starts a sync
+        early.wrote(f.fileno(), 9500)  # due, but one is still running: skipped
+        release.set()
+        early.wait()
+        early.wrote(f.fileno(), 9500)  # due again once the first finished
+        early.wait()
+    assert [size for _, size in synced] == [5000, 5000]
+
+    values = {f"t{i}": np.full(3000, i, np.float32) for i in range(4)}  # 12 KB each
+    writer = BundleWriter(tmp_path / "ckpt")
+    writer._early = fileio.EarlyFlush(4096)  # what fsync=True sets up, smaller steps
+    synced.clear()
+    with writer:
+        for key, value in values.items():
+            writer.add(key, value)
+    assert len(synced) >= 2  # flushed while writing, before finish()
+    with load_checkpoint(str(tmp_path / "ckpt")) as r:
+        for key, value in values.items():
+            np.testing.assert_array_equal(r.get_tensor(key), value)
+    unsynced = BundleWriter(tmp_path / "nofsync", fsync=False)
+    assert unsynced._early is None
+    unsynced.abandon()

@@ -14,10 +14,18 @@ sweeps them).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import threading
+from typing import BinaryIO
 
 TEMP_INFIX = ".tmp-"
+DIRECT_WRITE_BYTES = 1 << 20  # larger writes bypass a BufferedWriter's buffer
+COPY_BUFFER_BYTES = 16 << 20  # copy_range's buffer where the kernel cannot copy
+EARLY_FLUSH_BYTES = 256 << 20  # EarlyFlush: start writeback after this many new bytes
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
+                   errno.ETXTBSY}
 
 
 def temp_name(path: str) -> str:
@@ -102,3 +110,87 @@ def copy_file_atomic(src: str, dst: str, *, link: bool = False, fsync: bool = Tr
     if fsync:
         fsync_dir(os.path.dirname(dst))
     return linked
+
+
+def copy_range(source: BinaryIO, offset: int, size: int, out: BinaryIO) -> int:
+    """Copy ``size`` bytes of ``source`` from ``offset`` to the end of ``out``
+    (flushed); returns the bytes copied (fewer only if ``source`` ends early)."""
+    src_fd, dst_fd = source.fileno(), out.fileno()
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src_fd, dst_fd, size - done, offset + done)
+            if n == 0:
+                return done
+            done += n
+        return done
+    except OSError as exc:
+        if exc.errno not in _NO_KERNEL_COPY or done:
+            raise
+    # No in-kernel copy here (old kernel, other file systems): through a buffer.
+    buffer = memoryview(bytearray(min(size, COPY_BUFFER_BYTES) or 1))
+    while done < size:
+        n = os.preadv(src_fd, [buffer[: min(size - done, len(buffer))]], offset + done)
+        if n == 0:
+            return done
+        write_direct(out, buffer[:n])  # in the file on return, as kernel copies are
+        done += n
+    return done
+
+
+def write_chunk(out: BinaryIO, chunk: memoryview | bytes) -> None:
+    """Small chunks go through the file's buffer; large ones straight to the OS
+    after a flush. (CPython's BufferedWriter took 3-6 s for 2 GiB written in 5 MiB
+    pieces to tmpfs, where unbuffered writes took 1.1 s.)"""
+    if len(chunk) < DIRECT_WRITE_BYTES:
+        out.write(chunk)
+    else:
+        write_direct(out, chunk)
+
+
+def write_direct(out: BinaryIO, chunk: memoryview | bytes) -> None:
+    """Write ``chunk`` to the OS now, past the file's (flushed) buffer."""
+    out.flush()
+    raw = out.raw  # type: ignore[attr-defined]
+    view = memoryview(chunk).cast("B")
+    while view:
+        written = raw.write(view)  # regular files take it all; loop anyway
+        view = view[written:]
+
+
+class EarlyFlush:
+    """Starts a file's writeback while it is still being written, so that the
+    final fsync finds little left to flush.
+
+    Each time ``EARLY_FLUSH_BYTES`` more have been written, ``wrote`` starts an
+    ``fdatasync`` of the file in a background thread (never two at once); the
+    writer goes on meanwhile and the disk works in parallel. ``wait`` joins it
+    before the file is fsynced or closed. Errors are left to that final fsync,
+    which reports the same failure. (A 2 GiB conversion with fsync took 1.6 s of
+    work against 0.8 s without, the flush done after the copy; see BENCHMARKS.md.)
+    """
+
+    def __init__(self, every_bytes: int = EARLY_FLUSH_BYTES) -> None:
+        self._every = every_bytes
+        self._flushed_at: dict[int, int] = {}
+        self._thread: threading.Thread | None = None
+
+    def wrote(self, fd: int, total_bytes: int) -> None:
+        """``fd`` now holds ``total_bytes``; flush it in the background if due."""
+        if total_bytes - self._flushed_at.get(fd, 0) < self._every:
+            return
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._flushed_at[fd] = total_bytes
+        self._thread = threading.Thread(target=_quiet_fdatasync, args=(fd,), daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def _quiet_fdatasync(fd: int) -> None:
+    with contextlib.suppress(OSError):  # the final fsync reports it
+        getattr(os, "fdatasync", os.fsync)(fd)
