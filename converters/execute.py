@@ -6,7 +6,8 @@ and writes a checkpoint.
   OS has none) into the new data shard under the entry's own checksum; a worker
   thread reads each copy back from the new shard and checks that checksum while
   the next tensor copies, and nothing is committed until every check passed.
-  The value is never decoded. Peak memory is one 16 MiB buffer.
+  The value is never decoded, and copied and checked bytes never pass through a
+  Python buffer (the check reads the new shard through ``mmap``).
 * Anything else (a transform, a partitioned or V1 source) is decoded, changed
   and re-encoded, one tensor at a time.
 * The destination keeps the source's shard count and each copied tensor stays
@@ -38,8 +39,6 @@ from legacy_saver.errors import CheckpointError, CorruptCheckpointError
 from .names import OBJECT_GRAPH_KEY
 from .plan import Action, Plan
 from .rules import apply_transform
-
-COPY_BUFFER_BYTES = 16 << 20  # one reused buffer for byte copies
 
 
 @dataclass
@@ -88,7 +87,6 @@ def can_link(plan: Plan, reader: CheckpointReader) -> str | None:
 
 def execute(
     plan: Plan, reader: CheckpointReader, dst: str, *, link: bool = False, fsync: bool = True,
-    buffer_bytes: int = COPY_BUFFER_BYTES,
 ) -> ExecuteResult:  # fmt: skip
     """Write checkpoint ``dst`` as ``plan`` says, reading from ``reader``."""
     result = ExecuteResult()
@@ -101,7 +99,7 @@ def execute(
     bundle = reader.bundle
     num_shards = bundle.num_shards if bundle is not None else 1
     with BundleWriter(dst, num_shards=num_shards, fsync=fsync) as writer:
-        copier = _Copier(reader, buffer_bytes)
+        copier = _Copier(reader)
         try:
             for action in _read_order(plan.actions, reader):
                 copier.write(writer, action, result)
@@ -131,9 +129,8 @@ class _Copier:
     worker thread reads each copy back from the new shard and checks it against
     the source's crc32c; the writer is finished only after every check passed."""
 
-    def __init__(self, reader: CheckpointReader, buffer_bytes: int) -> None:
+    def __init__(self, reader: CheckpointReader) -> None:
         self.reader = reader
-        self.buffer = bytearray(buffer_bytes)  # the checking thread's
         self.files: dict[int, BinaryIO] = {}
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc-check")
         self.checks: list[Future[None]] = []
@@ -172,7 +169,7 @@ class _Copier:
         return f
 
     def _check(self, writer: BundleWriter, written: BundleEntry, source: BundleEntry) -> None:
-        if writer.written_crc32c(written, self.buffer) != unmask_crc(source.crc32c):
+        if writer.written_crc32c(written) != unmask_crc(source.crc32c):
             path = self.reader.bundle.data_file(source.shard_id)  # type: ignore[union-attr]
             raise CorruptCheckpointError(
                 f"{path}: checksum mismatch for tensor {source.key!r}")

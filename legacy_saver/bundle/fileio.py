@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import secrets
 import threading
 from typing import BinaryIO
 
+from .coding import crc32c
+
 TEMP_INFIX = ".tmp-"
 DIRECT_WRITE_BYTES = 1 << 20  # larger writes bypass a BufferedWriter's buffer
 COPY_BUFFER_BYTES = 16 << 20  # copy_range's buffer where the kernel cannot copy
 EARLY_FLUSH_BYTES = 256 << 20  # EarlyFlush: start writeback after this many new bytes
+CRC_WINDOW_BYTES = 64 << 20  # file_crc32c: mapped at a time (bounds the RSS it shows)
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
                    errno.ETXTBSY}
 
@@ -156,6 +160,28 @@ def write_direct(out: BinaryIO, chunk: memoryview | bytes) -> None:
     while view:
         written = raw.write(view)  # regular files take it all; loop anyway
         view = view[written:]
+
+
+def file_crc32c(path: str, offset: int, size: int) -> tuple[int, int]:
+    """crc32c (unmasked) of ``size`` bytes of ``path`` from ``offset``, and how
+    many bytes there were. Read through ``mmap`` windows of ``CRC_WINDOW_BYTES``:
+    page-cache pages are checksummed where they lie, never copied."""
+    crc, done = 0, 0
+    with open(path, "rb") as f:
+        end = min(offset + size, os.fstat(f.fileno()).st_size)
+        pos = offset
+        while pos < end:
+            start = pos - pos % mmap.ALLOCATIONGRANULARITY
+            length = min(end, start + CRC_WINDOW_BYTES) - start
+            with mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ, offset=start) as m:
+                view = memoryview(m)
+                try:
+                    crc = crc32c(view[pos - start :], crc)
+                finally:
+                    view.release()
+            done += start + length - pos
+            pos = start + length
+    return crc, done
 
 
 class EarlyFlush:

@@ -28,7 +28,7 @@ from ..errors import CorruptCheckpointError
 from .coding import crc32c, mask_crc
 from .dtypes import DType, dtype_from_numpy
 from .entry import BundleEntry, Extent
-from .fileio import EarlyFlush, copy_range, write_bytes_atomic, write_chunk
+from .fileio import EarlyFlush, copy_range, file_crc32c, write_bytes_atomic, write_chunk
 from .ordered_code import slice_key
 from .protos import BundleHeaderProto
 from .reader import BUNDLE_VERSION, data_path, index_path
@@ -140,25 +140,17 @@ class BundleWriter:
         self._entries[key] = entry
         return entry
 
-    def written_crc32c(self, entry: BundleEntry, buffer: bytearray) -> int:
+    def written_crc32c(self, entry: BundleEntry) -> int:
         """crc32c (unmasked) of the bytes an ``add_copy`` entry occupies in its
-        temporary data shard, read back through ``buffer``. Safe from another
-        thread while this writer appends (``add_copy`` bytes bypass the file's
-        buffer, so they are in the file when it returns)."""
+        temporary data shard, read back from the file. Safe from another thread
+        while this writer appends (``add_copy`` bytes bypass the file's buffer, so
+        they are in the file when it returns)."""
         if self._state != "open":
             raise ValueError(f"writer for {self.prefix} is {self._state}")
         path = self._temp(data_path(self.prefix, entry.shard_id, self.num_shards))
-        view, crc, pos, end = memoryview(buffer), 0, entry.offset, entry.offset + entry.size
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            while pos < end:
-                n = os.preadv(fd, [view[: min(end - pos, len(view))]], pos)
-                if n <= 0:
-                    raise CorruptCheckpointError(f"{path} is shorter than written")
-                crc = crc32c(view[:n], crc)
-                pos += n
-        finally:
-            os.close(fd)
+        crc, read = file_crc32c(path, entry.offset, entry.size)
+        if read != entry.size:
+            raise CorruptCheckpointError(f"{path} is shorter than written")
         return crc
 
     def add_slice(
