@@ -184,3 +184,35 @@ def test_commit_renames_index_last(tmp_path):
     assert [os.path.basename(p) for p in moved] == [
         "m.data-00000-of-00002", "m.data-00001-of-00002", "m.index"]
     assert np.array_equal(sorted(os.listdir(tmp_path)), sorted(os.path.basename(p) for p in moved))
+
+
+def test_flushing_fdatasyncs_files_being_written_under_the_temp_prefix(tmp_path, monkeypatch):
+    """What runs beside SaveV2 with fsync=True: every file appearing under the
+    temporary prefix is fdatasynced while it is written, through renames, and
+    nothing after the body ends; others in the directory are left alone."""
+    synced: list[str] = []
+    monkeypatch.setattr(os, "fdatasync",
+                        lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")))
+    temp = atomic.temp_prefix(str(tmp_path / "model.ckpt"))
+    try:
+        (tmp_path / "other.data").write_bytes(b"x")
+        def wait_for(condition) -> None:
+            deadline = time.monotonic() + 10
+            while not condition() and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+        with atomic.flushing(temp, interval=0.01):
+            data = Path(temp + ".data-00000-of-00001.tempstate1")
+            data.write_bytes(b"a" * 100)
+            wait_for(lambda: synced)
+            data.rename(temp + ".data-00000-of-00001")  # as SaveV2 does at its end
+            wait_for(lambda: synced[-1].endswith(".data-00000-of-00001"))
+        count = len(synced)
+        time.sleep(0.05)
+    finally:
+        atomic.release(temp)
+    assert synced and len(synced) == count  # synced during the body, never after
+    assert {os.path.basename(p) for p in synced} <= {
+        os.path.basename(temp) + ".data-00000-of-00001.tempstate1",
+        os.path.basename(temp) + ".data-00000-of-00001"}
+    assert synced[-1].endswith(".data-00000-of-00001")  # the descriptor followed the rename

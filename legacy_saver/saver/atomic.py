@@ -19,12 +19,15 @@ import contextlib
 import os
 import re
 import shutil
+import threading
+from collections.abc import Iterator
 
 from legacy_saver.bundle.fileio import fsync_dir, temp_name, write_bytes_atomic
 
 INDEX_SUFFIX = ".index"
 _TEMP = re.compile(r"^\.(?P<base>.+)\.tmp-(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})(?P<rest>.*)$")
 _IN_FLIGHT: set[str] = set()  # tags of this process's saves under way (other threads)
+FLUSH_INTERVAL_S = 0.2  # flushing(): how often files being written are fdatasynced
 
 
 def is_local(path: str) -> bool:
@@ -66,6 +69,43 @@ def commit(temp: str, final: str, *, fsync: bool = True) -> list[str]:
     if fsync:
         fsync_dir(directory)
     return moved
+
+
+@contextlib.contextmanager
+def flushing(temp: str, interval: float = FLUSH_INTERVAL_S) -> Iterator[None]:
+    """While the body runs (TensorFlow's ``SaveV2`` writing files under ``temp``),
+    a thread ``fdatasync``s them every ``interval`` seconds: the disk writes while
+    TensorFlow does, and ``commit``'s fsync finds little left to flush. (Stock
+    TensorFlow never fsyncs; without this, flushing a 2 GiB save afterwards cost
+    0.4-1.5 s on top.) Files appear under ``temp`` in the same directory
+    (``SaveV2`` writes ``<temp>.data-...tempstate<n>`` and renames it; an open
+    descriptor follows the rename)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=_flush_until, args=(temp, stop, interval), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _flush_until(temp: str, stop: threading.Event, interval: float) -> None:
+    directory, base = os.path.split(temp)
+    fds: dict[str, int] = {}
+    try:
+        while not stop.wait(interval):
+            with contextlib.suppress(OSError):  # files come and go under us
+                for name in os.listdir(directory or "."):
+                    path = os.path.join(directory, name)
+                    if name.startswith(base) and name not in fds and os.path.isfile(path):
+                        fds[name] = os.open(path, os.O_RDONLY)
+            for fd in fds.values():
+                with contextlib.suppress(OSError):  # commit's fsync reports real errors
+                    getattr(os, "fdatasync", os.fsync)(fd)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 def abandon(temp: str) -> None:

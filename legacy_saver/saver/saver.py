@@ -16,6 +16,7 @@ subgraph and ``SaverDef`` (``builder.py``) and fixes the traps of TensorFlow's:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -218,7 +219,8 @@ class Saver:
         atomic.remove_stale(os.path.dirname(checkpoint_file))
         temp = atomic.temp_prefix(checkpoint_file)
         try:
-            written = as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: temp}))
+            with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
+                written = as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: temp}))
             atomic.commit(temp, checkpoint_file, fsync=self._fsync)
         except BaseException:
             atomic.abandon(temp)
