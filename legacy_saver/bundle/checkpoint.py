@@ -164,8 +164,8 @@ class CheckpointReader:
             return None
         from .protos import TrackableObjectGraph
 
-        graph = TrackableObjectGraph()
-        graph.ParseFromString(bytes(self.get_tensor(OBJECT_GRAPH_KEY).item()))
+        graph: object = TrackableObjectGraph()
+        graph.ParseFromString(bytes(self.get_tensor(OBJECT_GRAPH_KEY).item()))  # type: ignore[attr-defined]
         return graph
 
     def close(self) -> None:

@@ -255,7 +255,7 @@ class BundleReader:
             return self._read_strings(entry)
         self._shard(entry)  # bounds-check before allocating: sizes come from the file
         out = self._empty(entry, dtype)
-        self.read_into(entry, memoryview(out.reshape(-1).view(np.uint8)))
+        self.read_into(entry, out.reshape(-1).view(np.uint8).data)
         if self.big_endian and out.dtype.itemsize > 1:
             out.byteswap(inplace=True)
         return out

@@ -101,7 +101,7 @@ class BundleWriter:
         if array.dtype.byteorder == ">":
             array = array.astype(array.dtype.newbyteorder("<"))
         flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-        view = memoryview(flat)
+        view = flat.data
         self._write(key, dtype, array.shape, shard, [view], mask_crc(crc32c(view)))
 
     def add_raw(

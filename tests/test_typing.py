@@ -1,0 +1,24 @@
+"""The format layer (bundle, state file, errors) stays clean under ``mypy --strict``
+(pyproject.toml's override): its types are part of what readers of the code rely on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FORMAT_LAYER = ["legacy_saver/bundle", "legacy_saver/state.py",
+                "legacy_saver/checkpoint_files.py", "legacy_saver/errors.py"]
+
+
+@pytest.mark.slow
+def test_format_layer_is_mypy_strict_clean(tmp_path):
+    pytest.importorskip("mypy")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
+         *FORMAT_LAYER], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
