@@ -124,7 +124,8 @@ def cmd_batch(args: argparse.Namespace) -> Result:
     options = BatchOptions(to=args.to, rules=args.rules, optimizer=args.optimizer, link=args.link,
                            overwrite=args.overwrite)  # fmt: skip
     summary = run_batch(args.src_root, args.dst_root, options=options, jobs=args.jobs,
-                        resume=args.resume, progress=not (args.quiet or args.json))  # fmt: skip
+                        resume=args.resume, progress=not (args.quiet or args.json),
+                        dry_run=args.dry_run)  # fmt: skip
     return (0 if summary.ok else 1), summary.to_json(), format_summary(summary)
 
 
@@ -228,6 +229,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip checkpoints the manifest records as done (default)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list what would be converted and skipped, write nothing")  # fmt: skip
     _conversion_flags(p)
     return parser
 

@@ -217,3 +217,27 @@ def test_batch_link_hard_links_unchanged_data(realdata, tmp_path, capsys):
     for a, b in pairs:
         assert os.stat(src / a).st_ino == os.stat(tmp_path / "dst" / b).st_ino, b
     assert_complete(tmp_path / "dst")
+
+
+def test_batch_dry_run_lists_and_writes_nothing(tmp_path, capsys):
+    src = tmp_path / "src"
+    for name in ("a/model.ckpt-1", "b/model.ckpt-2"):
+        with BundleWriter(str(src / name)) as w:
+            w.add("dense/kernel", np.ones([3, 2], np.float32))
+    dst = tmp_path / "dst"
+    code, out = batch_json(capsys, str(src), str(dst), "--dry-run", "-j", "1")
+    assert code == 0 and not dst.exists()
+    assert [(i["rel"], i["status"]) for i in out["items"]] == [
+        ("a/model.ckpt-1", "would convert"), ("b/model.ckpt-2", "would convert")]
+    assert (out["converted"], out["skipped"], out["failed"]) == (0, 0, 0)
+    # after a real run of one item, a dry run shows it skipped and the other pending
+    shutil.rmtree(src / "b")
+    assert main(["batch", str(src), str(dst), "-j", "1", "--quiet"]) == 0
+    with BundleWriter(str(src / "b/model.ckpt-2")) as w:
+        w.add("dense/kernel", np.ones([3, 2], np.float32))
+    before = {p: p.read_bytes() for p in dst.rglob("*") if p.is_file()}  # manifest included
+    capsys.readouterr()
+    assert main(["batch", str(src), str(dst), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "dry run: 1 would be converted" in text and "1 skipped; nothing was written" in text
+    assert {p: p.read_bytes() for p in dst.rglob("*") if p.is_file()} == before

@@ -19,7 +19,7 @@ import os
 import posixpath
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -61,7 +61,7 @@ class BatchSummary:
 
 def run_batch(
     src_root: str, dst_root: str, *, options: BatchOptions | None = None,
-    jobs: int | None = None, resume: bool = True, progress: bool = True,
+    jobs: int | None = None, resume: bool = True, progress: bool = True, dry_run: bool = False,
 ) -> BatchSummary:  # fmt: skip
     """Convert every checkpoint under ``src_root`` into ``dst_root``.
 
@@ -72,6 +72,8 @@ def run_batch(
         jobs: worker processes; default ``os.cpu_count()``. 1 runs in-process.
         resume: skip items the manifest records as done from unchanged sources.
         progress: show a tqdm bar (only when stderr is a terminal).
+        dry_run: discover and decide, write nothing: items that would be converted
+            are listed as ``would convert``, current ones as ``skipped``.
 
     Raises:
         FileNotFoundError: ``src_root`` does not exist.
@@ -89,6 +91,9 @@ def run_batch(
     manifest = Manifest(dst_fs, dst_path, src_root, dict(old.items) if resume else {})
     digest = options_digest(options.digest_fields())
     todo, skipped = _plan(found, manifest, old, digest, resume, options, src_root, dst_root)
+    if dry_run:
+        return _summarize(src_root, dst_root, found, skipped, {}, [],
+                          time.perf_counter() - start, would={j.item.rel for j in todo})
     for job in todo:
         manifest.items[job.item.rel] = _entry(job.item, digest, PARTIAL)
     manifest.save()
@@ -205,11 +210,15 @@ class _progress:
 def _summarize(
     src_root: str, dst_root: str, found: Discovery, skipped: list[str],
     outcomes: dict[str, Outcome], states: list[str], seconds: float,
+    would: Collection[str] = (),
 ) -> BatchSummary:  # fmt: skip
     rows = []
     for item in found.items:
         o = outcomes.get(item.rel)
-        status = "skipped" if o is None else ("converted" if o.status == "done" else "failed")
+        if item.rel in would:
+            status = "would convert"
+        else:
+            status = "skipped" if o is None else ("converted" if o.status == "done" else "failed")
         rows.append({
             "rel": item.rel, "kind": item.kind, "status": status,
             "action": o.action if o else None, "reason": o.reason if o else None,
@@ -228,14 +237,20 @@ def format_summary(summary: BatchSummary) -> str:
     from converters.inspect import human_bytes
 
     width = max([len(r["rel"]) for r in summary.items] + [10])
-    lines = [f"{'checkpoint'.ljust(width)}  {'status':9}  {'action':10}  bytes"]
+    lines = [f"{'checkpoint'.ljust(width)}  {'status':13}  {'action':10}  bytes"]
     for r in summary.items:
         lines.append(
-            f"{r['rel'].ljust(width)}  {r['status']:9}  {(r['action'] or '-'):10}  "
+            f"{r['rel'].ljust(width)}  {r['status']:13}  {(r['action'] or '-'):10}  "
             f"{human_bytes(r['bytes'])}"
         )
         if r["reason"]:
             lines.append(f"{''.ljust(width)}  reason: {r['reason']}")
+    would = sum(r["status"] == "would convert" for r in summary.items)
+    if would:
+        total = sum(r["bytes"] for r in summary.items if r["status"] == "would convert")
+        lines.append(f"\ndry run: {would} would be converted ({human_bytes(total)}), "
+                     f"{summary.skipped} skipped; nothing was written")
+        return "\n".join(lines)
     rate = summary.bytes / max(summary.seconds, 1e-9)
     lines.append(
         f"\n{summary.converted} converted, {summary.skipped} skipped, {summary.failed} failed; "
