@@ -9,19 +9,6 @@ import sys
 
 import pytest
 
-
-def _classic(tf, directory):
-    """The TF1 tutorial model, saved by stock TF with global_step=1000."""
-    g = tf.Graph()
-    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
-        w1 = tf.compat.v1.placeholder(tf.float32, name="w1")
-        w2 = tf.compat.v1.placeholder(tf.float32, name="w2")
-        bias = tf.compat.v1.Variable(2.0, name="bias")
-        tf.multiply(tf.add(w1, w2), bias, name="op_to_restore")
-        sess.run(tf.compat.v1.global_variables_initializer())
-        saver = tf.compat.v1.train.Saver()
-        return saver.save(sess, os.path.join(directory, "my_test_model"), global_step=1000)
-
 FRESH_PROCESS = """
 import json, sys
 import tensorflow as tf
@@ -39,8 +26,7 @@ with LegacyModel.load(sys.argv[1]) as model:        # the directory: its latest 
 
 
 @pytest.mark.slow
-def test_fresh_process_restores_latest_and_extends_the_graph(tf, tmp_path):
-    _classic(tf, str(tmp_path))
+def test_fresh_process_restores_latest_and_extends_the_graph(classic, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, str(tmp_path)],

@@ -17,24 +17,6 @@ from legacy_saver.graph.portable import import_portably
 from legacy_saver.graph.scan import read_meta_graph
 
 
-def _classic(tf, directory):
-    """The TF1 tutorial model, saved by stock TF with global_step=1000."""
-    g = tf.Graph()
-    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
-        w1 = tf.compat.v1.placeholder(tf.float32, name="w1")
-        w2 = tf.compat.v1.placeholder(tf.float32, name="w2")
-        bias = tf.compat.v1.Variable(2.0, name="bias")
-        tf.multiply(tf.add(w1, w2), bias, name="op_to_restore")
-        sess.run(tf.compat.v1.global_variables_initializer())
-        saver = tf.compat.v1.train.Saver()
-        return saver.save(sess, os.path.join(directory, "my_test_model"), global_step=1000)
-
-
-@pytest.fixture
-def classic(tf, tmp_path):
-    return _classic(tf, str(tmp_path))
-
-
 def test_load_forms_and_names(tf, classic):
     directory = os.path.dirname(classic)
     for path in (directory, classic, classic + ".meta"):

@@ -19,6 +19,7 @@ import mmap
 import os
 import secrets
 import threading
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from .coding import crc32c
@@ -62,20 +63,11 @@ def write_bytes_atomic(
     ``temp`` overrides the temporary name (it must be in ``path``'s directory).
     The temporary file is created exclusively and removed if anything fails.
     """
-    temp = temp or temp_name(path)
-    try:
-        with open(temp, "xb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temp)
-        raise
-    if fsync:
-        fsync_dir(os.path.dirname(path))
+    with _replacing(path, temp, fsync) as fresh, open(fresh, "xb") as f:
+        f.write(data)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
 
 
 COPY_CHUNK_BYTES = 16 << 20
@@ -90,9 +82,8 @@ def copy_file_atomic(src: str, dst: str, *, link: bool = False, fsync: bool = Tr
     and written through.
     """
     os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-    temp = temp_name(dst)
     linked = False
-    try:
+    with _replacing(dst, None, fsync) as temp:
         if link:
             try:
                 os.link(src, temp)
@@ -106,14 +97,24 @@ def copy_file_atomic(src: str, dst: str, *, link: bool = False, fsync: bool = Tr
                 fout.flush()
                 if fsync:
                     os.fsync(fout.fileno())
-        os.replace(temp, dst)
+    return linked
+
+
+@contextlib.contextmanager
+def _replacing(path: str, temp: str | None, fsync: bool) -> Iterator[str]:
+    """Yields a fresh temporary name beside ``path`` for the body to create and
+    fill; then renames it over ``path`` and fsyncs the directory, or removes it
+    if the body (or the rename) failed."""
+    temp = temp or temp_name(path)
+    try:
+        yield temp
+        os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temp)
         raise
     if fsync:
-        fsync_dir(os.path.dirname(dst))
-    return linked
+        fsync_dir(os.path.dirname(path))
 
 
 def copy_range(source: BinaryIO, offset: int, size: int, out: BinaryIO) -> int:
