@@ -146,8 +146,9 @@ class _Copier:
         if (entry is not None and bundle is not None and not entry.slices
                 and action.transform.is_identity and not bundle.big_endian):
             shard = entry.shard_id if entry.shard_id < writer.num_shards else 0
+            source = self._source(entry.shard_id, bundle.locate(entry))  # bounds checked
             written = writer.add_copy(
-                action.dst, entry.dtype_enum, entry.shape, self._source(entry),
+                action.dst, entry.dtype_enum, entry.shape, source,
                 entry.offset, entry.size, entry.crc32c, shard=shard)
             self.checks.append(self.pool.submit(self._check, writer, written, entry))
             result.bytes_copied += entry.size
@@ -161,11 +162,10 @@ class _Copier:
         for check in self.checks:
             check.result()
 
-    def _source(self, entry: BundleEntry) -> BinaryIO:
-        f = self.files.get(entry.shard_id)
+    def _source(self, shard: int, path: str) -> BinaryIO:
+        f = self.files.get(shard)
         if f is None:
-            path = self.reader.bundle.data_file(entry.shard_id)  # type: ignore[union-attr]
-            f = self.files[entry.shard_id] = open(path, "rb", buffering=0)  # noqa: SIM115
+            f = self.files[shard] = open(path, "rb", buffering=0)  # noqa: SIM115
         return f
 
     def _check(self, writer: BundleWriter, written: BundleEntry, source: BundleEntry) -> None:

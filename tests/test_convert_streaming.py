@@ -80,3 +80,19 @@ def test_a_bit_flipped_in_the_source_fails_the_copy_and_writes_nothing(tmp_path)
         tf1_to_tf2(str(tmp_path / "src"), str(tmp_path / "dst"))
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "src.data-00000-of-00001", "src.index"]
+
+
+def test_a_truncated_source_shard_fails_the_copy_and_writes_nothing(tmp_path):
+    from converters import tf1_to_tf2
+    from legacy_saver.errors import CorruptCheckpointError
+
+    with BundleWriter(str(tmp_path / "src")) as w:
+        w.add("a", np.arange(4096, dtype=np.float32))
+        w.add("b", np.ones(4096, dtype=np.float32))
+    data = tmp_path / "src.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:20000])  # "b" loses its last 12,768 bytes
+    with pytest.raises(CorruptCheckpointError, match=r"src.data-00000-of-00001 is truncated: "
+                                                     r"tensor 'b' needs bytes 16384..32768"):
+        tf1_to_tf2(str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "src.data-00000-of-00001", "src.index"]

@@ -194,6 +194,13 @@ class BundleReader:
     def data_file(self, shard: int) -> str:
         return data_path(self.prefix, shard, self.num_shards)
 
+    def locate(self, entry: BundleEntry) -> str:
+        """The path of the shard holding ``entry``'s bytes, after checking that it
+        exists and is long enough (the errors name the tensor): for callers that
+        copy the bytes themselves."""
+        self._shard(entry)
+        return self.data_file(entry.shard_id)
+
     def _shard(self, entry: BundleEntry) -> BinaryIO:
         shard = entry.shard_id
         f = self._files.get(shard)

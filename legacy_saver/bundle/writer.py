@@ -1,6 +1,6 @@
 """Writing a V2 checkpoint, byte-compatible with TensorFlow's ``BundleWriter``.
 
-Lifecycle: ``add``/``add_slice``/``add_raw`` any number of times, then exactly
+Lifecycle: ``add``/``add_slice``/``add_raw``/``add_copy`` any number of times, then exactly
 one of ``finish()`` or ``abandon()`` (a ``with`` block picks for you).
 
 Atomicity: data shards are written under temporary names next to their final

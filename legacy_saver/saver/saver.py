@@ -270,7 +270,7 @@ class Saver:
                 sess.run(self.saver_def.restore_op_name,
                          {self.saver_def.filename_tensor_name: save_path})
                 return
-            except tf.errors.OpError as error:  # nothing was assigned: find out why
+            except tf.errors.OpError as error:  # e.g. corrupt data: the full path says which
                 ran = error
         try:
             reader = load_checkpoint(save_path)
