@@ -23,7 +23,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,18 +76,16 @@ def source() -> str:
     return str(CANDIDATES[0])
 
 
-def run(name: str, src: str, work: Path) -> dict[str, float]:
-    dst_dir = work / "convert" / name
+def run(name: str, src: str, out_dir: Path) -> dict[str, float]:
+    dst_dir = out_dir / "convert" / name
     shutil.rmtree(dst_dir, ignore_errors=True)
     dst_dir.mkdir(parents=True)
     os.sync()
     imports, work = CHILD[name]
     code = WRAP.format(imports=imports, work=work)
-    t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, src, str(dst_dir / "ckpt")],
                          capture_output=True, text=True, check=True, cwd=ROOT)  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["process_wall"] = time.perf_counter() - t0
     shutil.rmtree(dst_dir, ignore_errors=True)
     return result
 
@@ -101,14 +98,14 @@ def main() -> None:
                         "outputs here (e.g. /dev/shm: the same runs without a disk)")
     args = parser.parse_args()
     src = source()
-    work = OUT
+    out_dir = OUT
     if args.workdir:
-        work = args.workdir / "legacy_saver_bench"
-        work.mkdir(parents=True, exist_ok=True)
+        out_dir = args.workdir / "legacy_saver_bench"
+        out_dir.mkdir(parents=True, exist_ok=True)
         for path in Path(src).parent.glob(Path(src).name + ".*"):
-            if not (work / path.name).exists():
-                shutil.copy(path, work / path.name)
-        src = str(work / Path(src).name)
+            if not (out_dir / path.name).exists():
+                shutil.copy(path, out_dir / path.name)
+        src = str(out_dir / Path(src).name)
     subprocess.run(["cat", f"{src}.data-00000-of-00001"], stdout=subprocess.DEVNULL, check=True)
     print(f"source: {src}")
     names = ["cp", "structural", "structural-nofsync", "link"]
@@ -116,7 +113,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(args.reps):
         for name in names:
-            results[name].append(run(name, src, work))
+            results[name].append(run(name, src, out_dir))
     medians, works = {}, {}
     for name in names:
         wall = statistics.median(r["wall"] for r in results[name])

@@ -328,8 +328,9 @@ def test_early_flush_syncs_in_the_background_every_n_bytes(tmp_path: Path, monke
     synced.clear()
     with writer:
         for key, value in values.items():
-            writer.add(key, value)
-    assert len(synced) >= 2  # flushed while writing, before finish()
+            writer.add(key, value)  # 12 KB each: every add is due for a flush
+            writer._early.wait()  # let it end, so that the next one may start
+        assert len(synced) == len(values)  # flushed while writing, before finish()
     with load_checkpoint(str(tmp_path / "ckpt")) as r:
         for key, value in values.items():
             np.testing.assert_array_equal(r.get_tensor(key), value)

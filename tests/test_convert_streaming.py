@@ -44,11 +44,16 @@ def test_copies_are_exact_with_and_without_copy_file_range(tmp_path, monkeypatch
     from converters import tf1_to_tf2, verify
     from legacy_saver.bundle import load_checkpoint
 
-    if not kernel_copy:  # an OS without copy_file_range: the buffered path
-        def refuse(*args, **kwargs):
-            raise OSError(errno.ENOSYS, "no copy_file_range")
+    real, copied, refused = os.copy_file_range, [], []
 
-        monkeypatch.setattr(os, "copy_file_range", refuse)
+    def spy(*args, **kwargs):
+        if not kernel_copy:  # an OS without copy_file_range: the buffered path
+            refused.append(args[2])
+            raise OSError(errno.ENOSYS, "no copy_file_range")
+        copied.append(real(*args, **kwargs))
+        return copied[-1]
+
+    monkeypatch.setattr(os, "copy_file_range", spy)
     rng = np.random.default_rng(0)
     values = {f"layer{i}/w": rng.standard_normal([257, 129]).astype(np.float32)
               for i in range(5)}
@@ -58,6 +63,10 @@ def test_copies_are_exact_with_and_without_copy_file_range(tmp_path, monkeypatch
             w.add(key, value)
     report = tf1_to_tf2(str(tmp_path / "src"), str(tmp_path / "dst"))
     assert report.bytes_copied == sum(v.nbytes for v in values.values())
+    if kernel_copy:  # every byte went through the kernel copy
+        assert sum(copied) == report.bytes_copied and not refused
+    else:  # each tensor tried it once, then took the buffered path
+        assert len(refused) == len(values) and not copied
     assert verify(str(tmp_path / "src"), str(tmp_path / "dst")).ok
     with load_checkpoint(str(tmp_path / "dst")) as r:
         key = "layer3/w/.ATTRIBUTES/VARIABLE_VALUE"

@@ -25,7 +25,6 @@ from typing import BinaryIO
 from .coding import crc32c
 
 TEMP_INFIX = ".tmp-"
-DIRECT_WRITE_BYTES = 1 << 20  # larger writes bypass a BufferedWriter's buffer
 COPY_BUFFER_BYTES = 16 << 20  # copy_range's buffer where the kernel cannot copy
 EARLY_FLUSH_BYTES = 256 << 20  # EarlyFlush: start writeback after this many new bytes
 CRC_WINDOW_BYTES = 64 << 20  # file_crc32c: mapped at a time (bounds the RSS it shows)
@@ -143,18 +142,10 @@ def copy_range(source: BinaryIO, offset: int, size: int, out: BinaryIO) -> int:
     return done
 
 
-def write_chunk(out: BinaryIO, chunk: memoryview | bytes) -> None:
-    """Small chunks go through the file's buffer; large ones straight to the OS
-    after a flush. (CPython's BufferedWriter took 3-6 s for 2 GiB written in 5 MiB
-    pieces to tmpfs, where unbuffered writes took 1.1 s.)"""
-    if len(chunk) < DIRECT_WRITE_BYTES:
-        out.write(chunk)
-    else:
-        write_direct(out, chunk)
-
-
 def write_direct(out: BinaryIO, chunk: memoryview | bytes) -> None:
-    """Write ``chunk`` to the OS now, past the file's (flushed) buffer."""
+    """Write ``chunk`` to the OS now, past the file's (flushed) buffer, so that
+    another thread reading the file sees it (``copy_range``'s fallback, whose
+    copies are checked while later ones are written)."""
     out.flush()
     raw = out.raw  # type: ignore[attr-defined]
     view = memoryview(chunk).cast("B")
@@ -209,7 +200,7 @@ class EarlyFlush:
         if self._thread is not None and self._thread.is_alive():
             return
         self._flushed_at[fd] = total_bytes
-        self._thread = threading.Thread(target=_quiet_fdatasync, args=(fd,), daemon=True)
+        self._thread = threading.Thread(target=fdatasync_quietly, args=(fd,), daemon=True)
         self._thread.start()
 
     def wait(self) -> None:
@@ -218,6 +209,8 @@ class EarlyFlush:
             self._thread = None
 
 
-def _quiet_fdatasync(fd: int) -> None:
-    with contextlib.suppress(OSError):  # the final fsync reports it
+def fdatasync_quietly(fd: int) -> None:
+    """Start-early flushing: ``fdatasync`` (``fsync`` where there is none), errors
+    ignored because the final fsync that follows reports the same failure."""
+    with contextlib.suppress(OSError):
         getattr(os, "fdatasync", os.fsync)(fd)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Mapping
-from types import MappingProxyType
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -49,6 +48,8 @@ def _decode_key(key: bytes) -> str:
     UTF-8, are carried as latin-1 (the writer's ``_key_bytes`` inverts this)."""
     if key.startswith(b"\x00"):
         return key.decode("latin-1")
+    if key.isascii():  # nearly every name: no exception machinery
+        return key.decode("ascii")
     try:
         return key.decode("utf-8")
     except UnicodeDecodeError:
@@ -102,10 +103,7 @@ class BundleReader:
             for key, value in items:
                 # Slice keys (binary OrderedCode, always starting with 0x00) are
                 # carried as latin-1 even when their bytes happen to be valid UTF-8.
-                if key.isascii() and not key.startswith(b"\x00"):
-                    entries[key.decode("ascii")] = value  # the common case, inline
-                else:
-                    entries[_decode_key(key)] = value
+                entries[_decode_key(key)] = value
             self.compressed_blocks = table.saw_compression
         except DecodeError as exc:
             raise self._corrupt(str(exc)) from None
@@ -143,12 +141,6 @@ class BundleReader:
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key in self._entries and not key.startswith("\x00")
-
-    def raw_entries(self) -> Mapping[str, bytes]:
-        """Every key's undecoded ``BundleEntryProto`` bytes (slice entries
-        included), read-only: for callers that compare entries in bulk without
-        decoding each one."""
-        return MappingProxyType(self._entries)
 
     def entry(self, key: str) -> BundleEntry:
         cached = self._decoded.get(key)  # entries are frozen: decode and check each once

@@ -28,7 +28,7 @@ from ..errors import CorruptCheckpointError
 from .coding import crc32c, mask_crc
 from .dtypes import DType, dtype_from_numpy
 from .entry import BundleEntry, Extent
-from .fileio import EarlyFlush, copy_range, file_crc32c, write_bytes_atomic, write_chunk
+from .fileio import EarlyFlush, copy_range, file_crc32c, write_bytes_atomic
 from .ordered_code import slice_key
 from .protos import BundleHeaderProto
 from .reader import BUNDLE_VERSION, data_path, index_path
@@ -122,23 +122,15 @@ class BundleWriter:
         where the OS allows it; returns the entry written. The bytes are not
         checked here: ``written_crc32c(entry)`` reads back what landed."""
         self._check_key(key)
-        if not 0 <= shard < self.num_shards:
-            raise ValueError(f"shard {shard} out of range 0..{self.num_shards - 1}")
-        out = self._files[shard]
+        out = self._shard_file(shard)
         out.flush()
-        start = self._sizes[shard]
         copied = copy_range(source, offset, size, out)
         if copied != size:
+            self._sizes[shard] += copied  # dead bytes, but later offsets stay right
             raise CorruptCheckpointError(
                 f"{getattr(source, 'name', source)} ended {size - copied} bytes early "
                 f"copying tensor {key!r}")
-        self._sizes[shard] += size
-        if self._early is not None:
-            self._early.wrote(out.fileno(), self._sizes[shard])
-        entry = BundleEntry(key, int(dtype), tuple(int(d) for d in shape), shard, start, size,
-                            masked_crc32c)  # fmt: skip
-        self._entries[key] = entry
-        return entry
+        return self._record(key, dtype, shape, shard, size, masked_crc32c)
 
     def written_crc32c(self, entry: BundleEntry) -> int:
         """crc32c (unmasked) of the bytes an ``add_copy`` entry occupies in its
@@ -187,19 +179,31 @@ class BundleWriter:
         self, key: str, dtype: DType, shape: tuple[int, ...], shard: int,
         chunks: list[memoryview] | list[bytes], masked: int,
     ) -> None:  # fmt: skip
-        if not 0 <= shard < self.num_shards:
-            raise ValueError(f"shard {shard} out of range 0..{self.num_shards - 1}")
-        out = self._files[shard]
-        offset = self._sizes[shard]
+        out = self._shard_file(shard)
         size = 0
         for chunk in chunks:
-            write_chunk(out, chunk)
+            out.write(chunk)
             size += len(chunk)
+        self._record(key, dtype, shape, shard, size, masked)
+
+    def _shard_file(self, shard: int) -> BinaryIO:
+        if not 0 <= shard < self.num_shards:
+            raise ValueError(f"shard {shard} out of range 0..{self.num_shards - 1}")
+        return self._files[shard]
+
+    def _record(
+        self, key: str, dtype: DType | int, shape: tuple[int, ...], shard: int, size: int,
+        masked: int,
+    ) -> BundleEntry:  # fmt: skip
+        """Enter ``size`` bytes just appended to ``shard`` as ``key``'s value."""
+        offset = self._sizes[shard]
         self._sizes[shard] += size
         if self._early is not None:
-            self._early.wrote(out.fileno(), self._sizes[shard])
-        shape = tuple(int(d) for d in shape)
-        self._entries[key] = BundleEntry(key, int(dtype), shape, shard, offset, size, masked)
+            self._early.wrote(self._files[shard].fileno(), self._sizes[shard])
+        entry = BundleEntry(key, int(dtype), tuple(int(d) for d in shape), shard, offset, size,
+                            masked)  # fmt: skip
+        self._entries[key] = entry
+        return entry
 
     # -- finishing ---------------------------------------------------------
     def finish(self) -> None:
@@ -236,9 +240,8 @@ class BundleWriter:
         )
 
     def _wait_early_flush(self) -> None:
-        early = getattr(self, "_early", None)  # None too if __init__ failed early
-        if early is not None:
-            early.wait()
+        if self._early is not None:
+            self._early.wait()
 
     def abandon(self) -> None:
         """Discard everything written; no file of this checkpoint remains
@@ -265,8 +268,6 @@ class BundleWriter:
             self.finish()
         else:
             self.abandon()
-
-
 
 
 def write_index(

@@ -22,7 +22,12 @@ import shutil
 import threading
 from collections.abc import Iterator
 
-from legacy_saver.bundle.fileio import fsync_dir, temp_name, write_bytes_atomic
+from legacy_saver.bundle.fileio import (
+    fdatasync_quietly,
+    fsync_dir,
+    temp_name,
+    write_bytes_atomic,
+)
 
 INDEX_SUFFIX = ".index"
 _TEMP = re.compile(r"^\.(?P<base>.+)\.tmp-(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})(?P<rest>.*)$")
@@ -101,8 +106,7 @@ def _flush_until(temp: str, stop: threading.Event, interval: float) -> None:
                     if name.startswith(base) and name not in fds and os.path.isfile(path):
                         fds[name] = os.open(path, os.O_RDONLY)
             for fd in fds.values():
-                with contextlib.suppress(OSError):  # commit's fsync reports real errors
-                    getattr(os, "fdatasync", os.fsync)(fd)
+                fdatasync_quietly(fd)  # commit's fsync reports real errors
     finally:
         for fd in fds.values():
             os.close(fd)
