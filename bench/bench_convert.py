@@ -94,8 +94,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--skip-recipe", action="store_true")
-    parser.add_argument("--workdir", type=Path, help="copy the source here and write the "
-                        "outputs here (e.g. /dev/shm: the same runs without a disk)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="copy the source here and write the "
+        "outputs here (e.g. /dev/shm: the same runs without a disk)",
+    )
     args = parser.parse_args()
     src = source()
     out_dir = OUT
@@ -120,14 +124,18 @@ def main() -> None:
         work = statistics.median(r["work"] for r in results[name])
         rss = max(r["rss_mb"] for r in results[name])
         medians[name], works[name] = wall, work
-        print(f"{name:20s} wall {wall:6.2f} s  work {work:6.2f} s  (walls: "
-              + ", ".join(f"{r['wall']:.2f}" for r in results[name])
-              + f")  peak RSS {rss:7.0f} MB")
+        print(
+            f"{name:20s} wall {wall:6.2f} s  work {work:6.2f} s  (walls: "
+            + ", ".join(f"{r['wall']:.2f}" for r in results[name])
+            + f")  peak RSS {rss:7.0f} MB"
+        )
     for name in ("structural", "structural-nofsync", "link"):
         line = f"{name}: {medians[name] / medians['cp']:.2f}x cp"
         if "recipe" in medians:
-            line += (f", recipe / {name} = {medians['recipe'] / medians[name]:.1f}x "
-                     f"(work only: {works['recipe'] / works[name]:.1f}x)")
+            line += (
+                f", recipe / {name} = {medians['recipe'] / medians[name]:.1f}x "
+                f"(work only: {works['recipe'] / works[name]:.1f}x)"
+            )
         print(line)
 
 

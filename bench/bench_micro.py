@@ -80,8 +80,9 @@ def bench_index() -> None:
     with tempfile.TemporaryDirectory() as directory:
         prefix = _index(directory)
         data = Path(prefix + ".index").read_bytes()
-        specs = [RestoreSpec(f"layer_{i:05d}/w", "", 1, (16,), "names:0", i)
-                 for i in range(VARIABLES)]
+        specs = [
+            RestoreSpec(f"layer_{i:05d}/w", "", 1, (16,), "names:0", i) for i in range(VARIABLES)
+        ]
         quick = QuickCheck(specs)
         assert quick.passes(data)
         reader = load_checkpoint(prefix)
@@ -90,8 +91,9 @@ def bench_index() -> None:
             "TableReader.items (parse only)": lambda: sum(1 for _ in TableReader(data).items()),
             "load_checkpoint (open the index)": lambda: load_checkpoint(prefix),
             "QuickCheck.passes (the shortcut)": lambda: quick.passes(data),
-            "BundleEntry.decode of every entry": lambda: [BundleEntry.decode(k, v)
-                                                          for k, v in raw.items()],
+            "BundleEntry.decode of every entry": lambda: [
+                BundleEntry.decode(k, v) for k, v in raw.items()
+            ],
         }
         for label, fn in rows.items():
             seconds = best(fn)
@@ -117,12 +119,14 @@ def bench_restore() -> None:
             quick = ours._quick_check(ours._specs)  # noqa: SLF001
 
             def run(saver) -> None:
-                sess.run(saver.saver_def.restore_op_name,
-                         {saver.saver_def.filename_tensor_name: prefix})
+                sess.run(
+                    saver.saver_def.restore_op_name, {saver.saver_def.filename_tensor_name: prefix}
+                )
 
             rows = {
                 "ours: QuickCheck (read + walk .index)": lambda: quick.passes(
-                    Path(prefix + ".index").read_bytes()),
+                    Path(prefix + ".index").read_bytes()
+                ),
                 "ours: RestoreV2 + assigns run": lambda: run(ours),
                 "stock: RestoreV2 + assigns run": lambda: run(stock),
                 "ours: Saver.restore": lambda: ours.restore(sess, prefix),
@@ -135,8 +139,11 @@ def bench_restore() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("write", "index", "restore"))
-    parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else ".",
-                        help="write: where to write (default /dev/shm)")
+    parser.add_argument(
+        "--dir",
+        default="/dev/shm" if os.path.isdir("/dev/shm") else ".",
+        help="write: where to write (default /dev/shm)",
+    )
     parser.add_argument("--mib", type=int, default=2048, help="write: MiB to write")
     args = parser.parse_args(argv)
     if args.what == "write":

@@ -93,19 +93,26 @@ def run_case(name: str, reps: int, alt: bool) -> dict:
                     prefix = str(directory / label / "model.ckpt")
                     row = results.setdefault(label, {"save": [], "restore": []})
                     os.sync()  # no operation pays for the previous one's dirty pages
-                    row["save"].append(timed(lambda s=saver, p=prefix: s.save(
-                        sess, p, write_meta_graph=False)))
+                    row["save"].append(
+                        timed(lambda s=saver, p=prefix: s.save(sess, p, write_meta_graph=False))
+                    )
                     os.sync()
                     row["restore"].append(timed(lambda s=saver, p=prefix: s.restore(sess, p)))
                 if alt:
                     prefix = str(directory / "bundle" / f"model.ckpt-{rep}")
                     row = results.setdefault("bundle-writer", {"save": [], "restore": []})
-                    row["save"].append(timed(lambda p=prefix: bundle_writer_save(
-                        sess, variables, p)))
+                    row["save"].append(
+                        timed(lambda p=prefix: bundle_writer_save(sess, variables, p))
+                    )
                     shutil.rmtree(directory / "bundle", ignore_errors=True)
     shutil.rmtree(directory, ignore_errors=True)
-    return {"case": name, "variables": count, "bytes": count * size * 4, "reps": reps,
-            "seconds": results}
+    return {
+        "case": name,
+        "variables": count,
+        "bytes": count * size * 4,
+        "reps": reps,
+        "seconds": results,
+    }
 
 
 def report(result: dict) -> str:
@@ -114,10 +121,13 @@ def report(result: dict) -> str:
 
     stock = {op: median(v) for op, v in result["seconds"]["stock"].items()}
     gib = result["bytes"] / 2**30
-    lines = [f"### {result['case']}: {result['variables']} variables, {gib:.3f} GiB, "
-             f"median of repetitions 1..{result['reps'] - 1}", "",
-             "| saver | save | ratio | restore | ratio | first save | first restore |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### {result['case']}: {result['variables']} variables, {gib:.3f} GiB, "
+        f"median of repetitions 1..{result['reps'] - 1}",
+        "",
+        "| saver | save | ratio | restore | ratio | first save | first restore |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, ops in result["seconds"].items():
         cells = []
         for op in ("save", "restore"):

@@ -143,13 +143,25 @@ class _Copier:
     def write(self, writer: BundleWriter, action: Action, result: ExecuteResult) -> None:
         bundle = self.reader.bundle
         entry = bundle.entry(action.src) if bundle is not None else None
-        if (entry is not None and bundle is not None and not entry.slices
-                and action.transform.is_identity and not bundle.big_endian):
+        if (
+            entry is not None
+            and bundle is not None
+            and not entry.slices
+            and action.transform.is_identity
+            and not bundle.big_endian
+        ):
             shard = entry.shard_id if entry.shard_id < writer.num_shards else 0
             source = self._source(entry.shard_id, bundle.locate(entry))  # bounds checked
             written = writer.add_copy(
-                action.dst, entry.dtype_enum, entry.shape, source,
-                entry.offset, entry.size, entry.crc32c, shard=shard)
+                action.dst,
+                entry.dtype_enum,
+                entry.shape,
+                source,
+                entry.offset,
+                entry.size,
+                entry.crc32c,
+                shard=shard,
+            )
             self.checks.append(self.pool.submit(self._check, writer, written, entry))
             result.bytes_copied += entry.size
             return
@@ -171,8 +183,7 @@ class _Copier:
     def _check(self, writer: BundleWriter, written: BundleEntry, source: BundleEntry) -> None:
         if writer.written_crc32c(written) != unmask_crc(source.crc32c):
             path = self.reader.bundle.data_file(source.shard_id)  # type: ignore[union-attr]
-            raise CorruptCheckpointError(
-                f"{path}: checksum mismatch for tensor {source.key!r}")
+            raise CorruptCheckpointError(f"{path}: checksum mismatch for tensor {source.key!r}")
 
 
 def _link(

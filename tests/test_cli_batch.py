@@ -228,7 +228,9 @@ def test_batch_dry_run_lists_and_writes_nothing(tmp_path, capsys):
     code, out = batch_json(capsys, str(src), str(dst), "--dry-run", "-j", "1")
     assert code == 0 and not dst.exists()
     assert [(i["rel"], i["status"]) for i in out["items"]] == [
-        ("a/model.ckpt-1", "would convert"), ("b/model.ckpt-2", "would convert")]
+        ("a/model.ckpt-1", "would convert"),
+        ("b/model.ckpt-2", "would convert"),
+    ]
     assert (out["converted"], out["skipped"], out["failed"]) == (0, 0, 0)
     # after a real run of one item, a dry run shows it skipped and the other pending
     shutil.rmtree(src / "b")

@@ -55,8 +55,7 @@ def test_copies_are_exact_with_and_without_copy_file_range(tmp_path, monkeypatch
 
     monkeypatch.setattr(os, "copy_file_range", spy)
     rng = np.random.default_rng(0)
-    values = {f"layer{i}/w": rng.standard_normal([257, 129]).astype(np.float32)
-              for i in range(5)}
+    values = {f"layer{i}/w": rng.standard_normal([257, 129]).astype(np.float32) for i in range(5)}
     values["tiny"] = np.int64(3)
     with BundleWriter(str(tmp_path / "src")) as w:
         for key, value in values.items():
@@ -84,11 +83,13 @@ def test_a_bit_flipped_in_the_source_fails_the_copy_and_writes_nothing(tmp_path)
     raw = bytearray(data.read_bytes())
     raw[20000] ^= 0x10  # inside "b"
     data.write_bytes(bytes(raw))
-    with pytest.raises(CorruptCheckpointError, match=r"src.data-00000-of-00001: checksum "
-                                                     r"mismatch for tensor 'b'"):
+    with pytest.raises(
+        CorruptCheckpointError,
+        match=r"src.data-00000-of-00001: checksum "
+        r"mismatch for tensor 'b'",
+    ):
         tf1_to_tf2(str(tmp_path / "src"), str(tmp_path / "dst"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "src.data-00000-of-00001", "src.index"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.data-00000-of-00001", "src.index"]
 
 
 def test_a_truncated_source_shard_fails_the_copy_and_writes_nothing(tmp_path):
@@ -100,8 +101,10 @@ def test_a_truncated_source_shard_fails_the_copy_and_writes_nothing(tmp_path):
         w.add("b", np.ones(4096, dtype=np.float32))
     data = tmp_path / "src.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:20000])  # "b" loses its last 12,768 bytes
-    with pytest.raises(CorruptCheckpointError, match=r"src.data-00000-of-00001 is truncated: "
-                                                     r"tensor 'b' needs bytes 16384..32768"):
+    with pytest.raises(
+        CorruptCheckpointError,
+        match=r"src.data-00000-of-00001 is truncated: "
+        r"tensor 'b' needs bytes 16384..32768",
+    ):
         tf1_to_tf2(str(tmp_path / "src"), str(tmp_path / "dst"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "src.data-00000-of-00001", "src.index"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.data-00000-of-00001", "src.index"]

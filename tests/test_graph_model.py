@@ -106,8 +106,11 @@ def test_same_meta_twice_into_one_graph_gives_two_copies(tf, classic):
         first.restore(sess, classic)
         second.restore(sess, classic)
         with g.as_default():
-            sess.run(tf.raw_ops.AssignVariableOp(
-                resource=g.get_tensor_by_name("import/bias:0"), value=5.0))
+            sess.run(
+                tf.raw_ops.AssignVariableOp(
+                    resource=g.get_tensor_by_name("import/bias:0"), value=5.0
+                )
+            )
         feeds = {"w1:0": 1.0, "w2:0": 2.0, "import/w1:0": 1.0, "import/w2:0": 2.0}
         got = sess.run(["op_to_restore:0", "import/op_to_restore:0"], feeds)
     assert got == [6.0, 15.0]

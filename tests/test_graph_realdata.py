@@ -33,8 +33,12 @@ ITEMS = [
 # Its saved_model_main_op re-runs every variable initializer after the restore (stock TF's
 # loader does the same), so its values are random by design.
 REINITIALIZED = {"serving_saved_model_half_plus_two_mkl/00000123"}
-SLOW = {"tfx_estimator_taxi_ckpt", "tfx_estimator_taxi_ckpt_2019_sharded",
-        "cmle_housing_regressor_estimator", "wophd_gru_savedmodel_with_adam"}
+SLOW = {
+    "tfx_estimator_taxi_ckpt",
+    "tfx_estimator_taxi_ckpt_2019_sharded",
+    "cmle_housing_regressor_estimator",
+    "wophd_gru_savedmodel_with_adam",
+}
 
 
 def _params():
@@ -75,11 +79,14 @@ def _expected(reader, var):
     return value
 
 
-@pytest.mark.parametrize("item, x", [
-    ("serving_saved_model_half_plus_two_cpu/00000123", [[1.0], [4.0]]),
-    ("serving_saved_model_half_plus_two_tf2_cpu/00000123", [4.0]),
-    ("serving_saved_model_half_plus_three/00000123", [[1.0], [4.0]]),
-])
+@pytest.mark.parametrize(
+    "item, x",
+    [
+        ("serving_saved_model_half_plus_two_cpu/00000123", [[1.0], [4.0]]),
+        ("serving_saved_model_half_plus_two_tf2_cpu/00000123", [4.0]),
+        ("serving_saved_model_half_plus_three/00000123", [[1.0], [4.0]]),
+    ],
+)
 def test_saved_model_outputs_match_stock_loader(tf, realdata, item, x):
     path = str(realdata / item)
     x = np.array(x, np.float32)

@@ -65,12 +65,14 @@ def _fine_tune(tf, model, x, labels, num_classes, steps):
         features = tf.squeeze(tf.stop_gradient(model.tensor(FC7)), [1, 2])
         with tf.compat.v1.variable_scope("new_head"):
             w = tf.compat.v1.get_variable("weights", [features.shape[-1], num_classes])
-            b = tf.compat.v1.get_variable("biases", [num_classes],
-                                          initializer=tf.compat.v1.zeros_initializer())
+            b = tf.compat.v1.get_variable(
+                "biases", [num_classes], initializer=tf.compat.v1.zeros_initializer()
+            )
             logits = tf.add(tf.matmul(features, w), b, name="logits")
         y = tf.compat.v1.placeholder(tf.int32, [None], name="labels")
         loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        )
         optimizer = tf.compat.v1.train.AdamOptimizer(1e-2)
         train = optimizer.minimize(loss, var_list=[w, b])
         model.session.run(tf.compat.v1.variables_initializer([w, b] + optimizer.variables()))

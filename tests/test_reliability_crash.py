@@ -411,11 +411,7 @@ def test_state_file_temporary_left_by_a_crash_is_swept_by_the_next_save(tf, tmp_
 # -- a conversion (converters.tf1_to_tf2), copied and hard-linked -------------------
 
 
-
-
-@pytest.mark.parametrize(
-    "link", [False, True]
-)
+@pytest.mark.parametrize("link", [False, True])
 def test_conversion_crash_at_every_operation(tmp_path, link):
     from converters import api, execute
 

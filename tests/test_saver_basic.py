@@ -31,9 +31,12 @@ def test_var_list_none_list_and_dict_keys(tmp_path):
         with session(g) as sess:
             init(sess)
             assert set(load_checkpoint(Saver().save(sess, str(tmp_path / "all"))).keys()) == {
-                "scope/a", "b"}
+                "scope/a",
+                "b",
+            }
             assert load_checkpoint(Saver([a]).save(sess, str(tmp_path / "list"))).keys() == [
-                "scope/a"]
+                "scope/a"
+            ]
             path = Saver({"renamed/a": a, "x": b}).save(sess, str(tmp_path / "dict"))
             reader = load_checkpoint(path)
             assert reader.keys() == ["renamed/a", "x"]
@@ -85,8 +88,10 @@ def test_global_step_as_int_tensor_and_name(tmp_path, pad):
         with session(g) as sess:
             init(sess)
             sess.run(step.assign(42))
-            paths = [saver.save(sess, str(tmp_path / "m"), global_step=s)
-                     for s in (7, step, "global_step:0", "global_step")]
+            paths = [
+                saver.save(sess, str(tmp_path / "m"), global_step=s)
+                for s in (7, step, "global_step:0", "global_step")
+            ]
     suffixes = ["00000007", "00000042"] if pad else ["7", "42"]
     assert [os.path.basename(p) for p in paths] == [f"m-{suffixes[0]}"] + [f"m-{suffixes[1]}"] * 3
 
@@ -99,8 +104,9 @@ def test_write_meta_graph_false_and_write_state_false(tmp_path):
             init(sess)
             saver.save(sess, str(tmp_path / "m"), global_step=0)  # graph once
             saver.save(sess, str(tmp_path / "m"), global_step=1, write_meta_graph=False)
-            saver.save(sess, str(tmp_path / "m"), global_step=2, write_meta_graph=False,
-                       write_state=False)
+            saver.save(
+                sess, str(tmp_path / "m"), global_step=2, write_meta_graph=False, write_state=False
+            )
     names = sorted(os.listdir(tmp_path))
     assert "m-0.meta" in names and "m-1.meta" not in names and "m-2.meta" not in names
     assert "m-2.index" in names

@@ -71,10 +71,12 @@ def test_state_file_has_timestamps_and_checkpoint_manager_reads_it(tmp_path):
     assert 0 < stored.last_preserved_timestamp <= stored.all_model_checkpoint_timestamps[0]
     tf_state = tf.train.get_checkpoint_state(str(tmp_path))
     assert list(tf_state.all_model_checkpoint_timestamps) == list(
-        stored.all_model_checkpoint_timestamps)
+        stored.all_model_checkpoint_timestamps
+    )
     checkpoint = tf.train.Checkpoint(w=tf.Variable([0.0, 0.0]))
-    manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=2,
-                                         checkpoint_name="m")
+    manager = tf.train.CheckpointManager(
+        checkpoint, str(tmp_path), max_to_keep=2, checkpoint_name="m"
+    )
     assert [os.path.basename(p) for p in manager.checkpoints] == ["m-0", "m-1", "m-2"]
     manager.save(checkpoint_number=3)  # it manages, and deletes, what we wrote
     assert saved(tmp_path) == ["m-2", "m-3"]
@@ -182,7 +184,10 @@ def test_commit_renames_index_last(tmp_path):
         Path(temp + suffix).write_bytes(b"x")
     moved = atomic.commit(temp, str(tmp_path / "m"))
     assert [os.path.basename(p) for p in moved] == [
-        "m.data-00000-of-00002", "m.data-00001-of-00002", "m.index"]
+        "m.data-00000-of-00002",
+        "m.data-00001-of-00002",
+        "m.index",
+    ]
     assert np.array_equal(sorted(os.listdir(tmp_path)), sorted(os.path.basename(p) for p in moved))
 
 
@@ -191,11 +196,13 @@ def test_flushing_fdatasyncs_files_being_written_under_the_temp_prefix(tmp_path,
     temporary prefix is fdatasynced while it is written, through renames, and
     nothing after the body ends; others in the directory are left alone."""
     synced: list[str] = []
-    monkeypatch.setattr(os, "fdatasync",
-                        lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")))
+    monkeypatch.setattr(
+        os, "fdatasync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+    )
     temp = atomic.temp_prefix(str(tmp_path / "model.ckpt"))
     try:
         (tmp_path / "other.data").write_bytes(b"x")
+
         def wait_for(condition) -> None:
             deadline = time.monotonic() + 10
             while not condition() and time.monotonic() < deadline:
@@ -214,5 +221,6 @@ def test_flushing_fdatasyncs_files_being_written_under_the_temp_prefix(tmp_path,
     assert synced and len(synced) == count  # synced during the body, never after
     assert {os.path.basename(p) for p in synced} <= {
         os.path.basename(temp) + ".data-00000-of-00001.tempstate1",
-        os.path.basename(temp) + ".data-00000-of-00001"}
+        os.path.basename(temp) + ".data-00000-of-00001",
+    }
     assert synced[-1].endswith(".data-00000-of-00001")  # the descriptor followed the rename

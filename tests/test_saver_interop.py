@@ -20,8 +20,9 @@ def model():
     v1.set_random_seed(1)
     step = v1.train.get_or_create_global_step()
     w = v1.get_variable("dense/kernel", [3, 2], use_resource=True)
-    b = v1.get_variable("dense/bias", [2], use_resource=False,
-                        initializer=v1.constant_initializer(0.5))
+    b = v1.get_variable(
+        "dense/bias", [2], use_resource=False, initializer=v1.constant_initializer(0.5)
+    )
     p = v1.get_variable("emb", [6, 2], partitioner=v1.fixed_size_partitioner(2))
     return step, w, b, p
 
@@ -105,9 +106,14 @@ def test_scaffold_monitored_training_session_and_checkpoint_saver_hook(tmp_path)
             scaffold = v1.train.Scaffold(saver=saver)
             hook = v1.train.CheckpointSaverHook(str(tmp_path), save_steps=2, scaffold=scaffold)
             with v1.train.MonitoredTrainingSession(
-                    checkpoint_dir=str(tmp_path), scaffold=scaffold, hooks=[hook],
-                    save_checkpoint_secs=None, save_checkpoint_steps=None,
-                    save_summaries_steps=None, save_summaries_secs=None, log_step_count_steps=None,
+                checkpoint_dir=str(tmp_path),
+                scaffold=scaffold,
+                hooks=[hook],
+                save_checkpoint_secs=None,
+                save_checkpoint_steps=None,
+                save_summaries_steps=None,
+                save_summaries_secs=None,
+                log_step_count_steps=None,
             ) as sess:
                 start = sess.run(step)
                 for _ in range(steps):

@@ -30,8 +30,14 @@ def _meta_cases():
         if not os.path.exists(prefix) and not os.path.exists(prefix + ".index"):
             prefix += "-?????-of-00001"  # a V1 sharded checkpoint
         big = "estimator" in meta  # 2,500-op Estimator graphs
-        cases.append(pytest.param(meta, prefix, id=os.path.relpath(meta, REALDATA),
-                                  marks=[pytest.mark.slow] if big else []))
+        cases.append(
+            pytest.param(
+                meta,
+                prefix,
+                id=os.path.relpath(meta, REALDATA),
+                marks=[pytest.mark.slow] if big else [],
+            )
+        )
     for pb in sorted(glob.glob(str(REALDATA / "**" / "saved_model.pb"), recursive=True)):
         prefix = os.path.join(os.path.dirname(pb), "variables", "variables")
         cases.append(pytest.param(pb, prefix, id=os.path.relpath(pb, REALDATA)))
@@ -63,8 +69,9 @@ def test_every_real_meta_graph_imports_and_restores(meta, prefix):
         stored = reader.get_tensor(_full_name(variable))
         info = variable._save_slice_info
         if info:
-            stored = stored[tuple(slice(o, o + n) for o, n in
-                                  zip(info.var_offset, info.var_shape, strict=True))]
+            stored = stored[
+                tuple(slice(o, o + n) for o, n in zip(info.var_offset, info.var_shape, strict=True))
+            ]
         np.testing.assert_array_equal(value, stored, err_msg=variable.name)
 
 
@@ -117,8 +124,10 @@ def test_unregistered_ops_are_listed():
     node = graph_def.node.add()
     node.name, node.op = "contrib_thing", "SomeContribOp"
     meta = tf.compat.v1.MetaGraphDef(graph_def=graph_def)
-    with tf.Graph().as_default(), pytest.raises(UnsupportedFeatureError,
-                                                match="'SomeContribOp' .*'contrib_thing'"):
+    with (
+        tf.Graph().as_default(),
+        pytest.raises(UnsupportedFeatureError, match="'SomeContribOp' .*'contrib_thing'"),
+    ):
         import_meta_graph(meta)
 
 

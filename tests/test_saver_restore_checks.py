@@ -44,12 +44,15 @@ def test_resource_shape_mismatch_raises_where_stock_tf_silently_corrupts(tmp_pat
 
 
 def test_one_error_lists_every_problem_with_close_names(tmp_path):
-    path = write_checkpoint(tmp_path / "m", {
-        "model/dense/kernel": np.zeros([2, 2], np.float32),
-        "dense_1/bias": np.zeros([2], np.float32),
-        "step": np.int64(3),
-        "conv/weights": np.zeros([3], np.float32),
-    })
+    path = write_checkpoint(
+        tmp_path / "m",
+        {
+            "model/dense/kernel": np.zeros([2, 2], np.float32),
+            "dense_1/bias": np.zeros([2], np.float32),
+            "step": np.int64(3),
+            "conv/weights": np.zeros([3], np.float32),
+        },
+    )
     with tf.Graph().as_default() as g:
         v1.get_variable("dense/kernel", [2, 2])
         v1.get_variable("dense/bias", [2])
@@ -61,8 +64,10 @@ def test_one_error_lists_every_problem_with_close_names(tmp_path):
                 saver.restore(sess, path)
     message = str(e.value)
     assert message.startswith(f"cannot restore {path} (4 keys): 2 of 4 keys missing, 2 shape/dtype")
-    assert "'dense/kernel' is not in the checkpoint (closest in checkpoint: " \
-           "'model/dense/kernel'" in message
+    assert (
+        "'dense/kernel' is not in the checkpoint (closest in checkpoint: "
+        "'model/dense/kernel'" in message
+    )
     assert "'dense/bias' is not in the checkpoint (closest in checkpoint: 'dense_1/bias'" in message
     assert "dtype: 'step' is int64 in the checkpoint, the graph expects int32" in message
     assert "shape: 'conv/weights' is [3] in the checkpoint, the graph expects [4]" in message
@@ -120,13 +125,15 @@ def spec(key, shape, dtype=1, reshape=False):
 
 
 def test_plan_restore_pure():
-    contents = CheckpointContents("p", {"a": (2, 3), "b/x": (4,)}, {"a": 1, "b/x": 1},
-                                  {"net/a": "a"})
+    contents = CheckpointContents(
+        "p", {"a": (2, 3), "b/x": (4,)}, {"a": 1, "b/x": 1}, {"net/a": "a"}
+    )
     assert plan_restore([spec("a", (2, 3))], contents) == {}
     assert plan_restore([spec("a", (None, 3))], contents) == {}
     assert plan_restore([spec("a", (3, 2), reshape=True)], contents) == {}
     assert plan_restore([spec("net/a", (2, 3))], contents) == {
-        "save/RestoreV2/tensor_names:0": ["a"]}
+        "save/RestoreV2/tensor_names:0": ["a"]
+    }
     with pytest.raises(RestoreMismatchError, match="element count"):
         plan_restore([spec("a", (7,), reshape=True)], contents)
 
@@ -147,21 +154,40 @@ def test_quick_check_accepts_what_stock_tf_wrote_and_nothing_else(tmp_path):
     from legacy_saver.bundle.entry import BundleEntry
     from legacy_saver.saver.checks import QuickCheck
 
-    values = {"w": np.zeros([3, 4], np.float32), "b": np.zeros([0], np.float32),
-              "step": np.int64(7), "names": np.array([b"a", b"bc"], dtype=object)}
+    values = {
+        "w": np.zeros([3, 4], np.float32),
+        "b": np.zeros([0], np.float32),
+        "step": np.int64(7),
+        "names": np.array([b"a", b"bc"], dtype=object),
+    }
     path = write_checkpoint(tmp_path / "m", values)
     index = (tmp_path / "m.index").read_bytes()
-    f32, i64, s = (tf.float32.as_datatype_enum, tf.int64.as_datatype_enum,
-                   tf.string.as_datatype_enum)
-    good = [_spec("w", f32, (3, 4)), _spec("b", f32, (0,)), _spec("step", i64, ()),
-            _spec("names", s, (2,))]
+    f32, i64, s = (
+        tf.float32.as_datatype_enum,
+        tf.int64.as_datatype_enum,
+        tf.string.as_datatype_enum,
+    )
+    good = [
+        _spec("w", f32, (3, 4)),
+        _spec("b", f32, (0,)),
+        _spec("step", i64, ()),
+        _spec("names", s, (2,)),
+    ]
     assert path.endswith("m") and QuickCheck(good).passes(index)
     assert QuickCheck(good[:2]).passes(index)  # extra keys in the checkpoint are fine
-    for wrong in (_spec("w", f32, (4, 3)), _spec("w", f32, (12,)), _spec("w", i64, (3, 4)),
-                  _spec("step", i64, (1,)), _spec("missing", f32, (1,))):
+    for wrong in (
+        _spec("w", f32, (4, 3)),
+        _spec("w", f32, (12,)),
+        _spec("w", i64, (3, 4)),
+        _spec("step", i64, (1,)),
+        _spec("missing", f32, (1,)),
+    ):
         assert QuickCheck([wrong]).usable and not QuickCheck([wrong]).passes(index), wrong
-    for unjudged in (_spec("w", f32, (3, None)), _spec("w", f32, (3, 4), reshape=True),
-                     _spec("w", f32, (3, 4), slice_spec="3 4 0,3:0,4")):
+    for unjudged in (
+        _spec("w", f32, (3, None)),
+        _spec("w", f32, (3, 4), reshape=True),
+        _spec("w", f32, (3, 4), slice_spec="3 4 0,3:0,4"),
+    ):
         assert not QuickCheck([unjudged]).usable
     assert not QuickCheck(good).passes(index[:-1]) and not QuickCheck(good).passes(b"")
     # An entry that repeats the shape field after the canonical ones (protobuf merges
@@ -188,8 +214,9 @@ def test_quick_check_accepts_what_stock_tf_wrote_and_nothing_else(tmp_path):
 def test_restore_with_quick_check_still_refuses_and_restores(tmp_path):
     """The shortcut changes nothing visible: a match restores the values, a
     mismatch still raises the one full report."""
-    path = write_checkpoint(tmp_path / "m", {"a": np.arange(6, dtype=np.float32).reshape(2, 3),
-                                             "b": np.float32(5)})
+    path = write_checkpoint(
+        tmp_path / "m", {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.float32(5)}
+    )
     with tf.Graph().as_default() as g:
         a = v1.get_variable("a", [2, 3], use_resource=True)
         b = v1.get_variable("b", [], use_resource=True)

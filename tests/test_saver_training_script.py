@@ -38,8 +38,7 @@ def train(saver_class, directory: str, steps: int = 6) -> dict:
                 sess.run(train_op)
                 if sess.run(step) % 2 == 0:
                     saver.save(sess, os.path.join(directory, "model.ckpt"), global_step=step)
-            return {"graph": {op.name for op in g.get_operations()},
-                    "saver_def": saver.saver_def}
+            return {"graph": {op.name for op in g.get_operations()}, "saver_def": saver.saver_def}
 
 
 @pytest.mark.slow
@@ -49,8 +48,13 @@ def test_stock_and_ours_produce_the_same_files_and_values(tmp_path):
     ours = train(Saver, ours_dir)
     assert sorted(os.listdir(stock_dir)) == sorted(os.listdir(ours_dir))
     assert sorted(os.listdir(ours_dir)) == [
-        "checkpoint", *(f"model.ckpt-{s}.{ext}" for s in (4, 6)
-                        for ext in ("data-00000-of-00001", "index", "meta"))]
+        "checkpoint",
+        *(
+            f"model.ckpt-{s}.{ext}"
+            for s in (4, 6)
+            for ext in ("data-00000-of-00001", "index", "meta")
+        ),
+    ]
     for name in ("model.ckpt-4", "model.ckpt-6"):
         a = load_checkpoint(os.path.join(stock_dir, name))
         b = load_checkpoint(os.path.join(ours_dir, name))
@@ -58,8 +62,10 @@ def test_stock_and_ours_produce_the_same_files_and_values(tmp_path):
         assert a.get_variable_to_dtype_map() == b.get_variable_to_dtype_map()
         for key in a.keys():
             np.testing.assert_array_equal(a.get_tensor(key), b.get_tensor(key), err_msg=key)
-    names = [[os.path.basename(p) for p in state.read_state(d).all_model_checkpoint_paths]
-             for d in (stock_dir, ours_dir)]
+    names = [
+        [os.path.basename(p) for p in state.read_state(d).all_model_checkpoint_paths]
+        for d in (stock_dir, ours_dir)
+    ]
     assert names[0] == names[1] == ["model.ckpt-4", "model.ckpt-6"]
     assert ours["graph"] == stock["graph"]  # the same node names, save/restore ops included
     assert ours["saver_def"] == stock["saver_def"]

@@ -561,7 +561,9 @@ def test_state_module_is_tensorflow_free():
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     ours = {m for m in imported if m.split(".")[0] == "legacy_saver"}
     assert ours == {
-        "legacy_saver.errors", "legacy_saver.bundle.protos", "legacy_saver.bundle.fileio",
+        "legacy_saver.errors",
+        "legacy_saver.bundle.protos",
+        "legacy_saver.bundle.fileio",
         "legacy_saver.checkpoint_files",
     }
     assert not any(m.split(".")[0] == "tensorflow" for m in imported)

@@ -10,15 +10,31 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMAT_LAYER = ["legacy_saver/bundle", "legacy_saver/state.py",
-                "legacy_saver/checkpoint_files.py", "legacy_saver/errors.py"]
+FORMAT_LAYER = [
+    "legacy_saver/bundle",
+    "legacy_saver/state.py",
+    "legacy_saver/checkpoint_files.py",
+    "legacy_saver/errors.py",
+]
 
 
 @pytest.mark.slow
 def test_format_layer_is_mypy_strict_clean(tmp_path):
     pytest.importorskip("mypy")
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
-         *FORMAT_LAYER], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *FORMAT_LAYER,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout

@@ -92,8 +92,16 @@ def run_batch(
     digest = options_digest(options.digest_fields())
     todo, skipped = _plan(found, manifest, old, digest, resume, options, src_root, dst_root)
     if dry_run:
-        return _summarize(src_root, dst_root, found, skipped, {}, [],
-                          time.perf_counter() - start, would={j.item.rel for j in todo})
+        return _summarize(
+            src_root,
+            dst_root,
+            found,
+            skipped,
+            {},
+            [],
+            time.perf_counter() - start,
+            would={j.item.rel for j in todo},
+        )
     for job in todo:
         manifest.items[job.item.rel] = _entry(job.item, digest, PARTIAL)
     manifest.save()
@@ -248,8 +256,10 @@ def format_summary(summary: BatchSummary) -> str:
     would = sum(r["status"] == "would convert" for r in summary.items)
     if would:
         total = sum(r["bytes"] for r in summary.items if r["status"] == "would convert")
-        lines.append(f"\ndry run: {would} would be converted ({human_bytes(total)}), "
-                     f"{summary.skipped} skipped; nothing was written")
+        lines.append(
+            f"\ndry run: {would} would be converted ({human_bytes(total)}), "
+            f"{summary.skipped} skipped; nothing was written"
+        )
         return "\n".join(lines)
     rate = summary.bytes / max(summary.seconds, 1e-9)
     lines.append(

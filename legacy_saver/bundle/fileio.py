@@ -28,8 +28,14 @@ TEMP_INFIX = ".tmp-"
 COPY_BUFFER_BYTES = 16 << 20  # copy_range's buffer where the kernel cannot copy
 EARLY_FLUSH_BYTES = 256 << 20  # EarlyFlush: start writeback after this many new bytes
 CRC_WINDOW_BYTES = 64 << 20  # file_crc32c: mapped at a time (bounds the RSS it shows)
-_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
-                   errno.ETXTBSY}
+_NO_KERNEL_COPY = {
+    errno.EXDEV,
+    errno.ENOSYS,
+    errno.EINVAL,
+    errno.EOPNOTSUPP,
+    errno.EBADF,
+    errno.ETXTBSY,
+}
 
 
 def temp_name(path: str) -> str:

@@ -129,7 +129,8 @@ class BundleWriter:
             self._sizes[shard] += copied  # dead bytes, but later offsets stay right
             raise CorruptCheckpointError(
                 f"{getattr(source, 'name', source)} ended {size - copied} bytes early "
-                f"copying tensor {key!r}")
+                f"copying tensor {key!r}"
+            )
         return self._record(key, dtype, shape, shard, size, masked_crc32c)
 
     def written_crc32c(self, entry: BundleEntry) -> int:

@@ -48,7 +48,8 @@ def to_function(model: Any, inputs: Sequence[Any], outputs: Sequence[Any]) -> An
         graph = tf.compat.v1.get_default_graph()  # the FuncGraph being traced
         input_map = {
             f"{name}:0": graph.capture(var.handle)
-            if kinds[name] == "VarHandleOp" else var.read_value()
+            if kinds[name] == "VarHandleOp"
+            else var.read_value()
             for name, var in variables.items()
         }
         tf.compat.v1.import_graph_def(sub, input_map=input_map, name=_SCOPE)
@@ -104,9 +105,7 @@ def _make_class() -> type:
             super().__init__(name="legacy_function")
             self._fn = fn
             self.legacy_variables = variables
-            self.input_specs = [
-                tf.TensorSpec(t.shape, t.dtype, name=_key(t.name)) for t in ins
-            ]
+            self.input_specs = [tf.TensorSpec(t.shape, t.dtype, name=_key(t.name)) for t in ins]
             self.output_names = [t.name for t in outs]
 
         def __call__(self, *args: Any) -> list[Any]:

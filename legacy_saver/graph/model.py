@@ -93,8 +93,13 @@ class LegacyModel:
             warnings.warn(str(report), UserWarning, stacklevel=2)
         graph = tf.Graph()
         saver, _scope = import_portably(
-            source.meta, graph, source=source.meta_path, clear_devices=clear_devices,
-            device_map=device_map, import_scope=import_scope, input_map=input_map,
+            source.meta,
+            graph,
+            source=source.meta_path,
+            clear_devices=clear_devices,
+            device_map=device_map,
+            import_scope=import_scope,
+            input_map=input_map,
             allow_unsafe=True,  # scanned above
         )
         session = tf.compat.v1.Session(graph=graph)
@@ -241,8 +246,10 @@ class LegacyModel:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"LegacyModel({self.source.meta_path!r}, checkpoint={self.checkpoint!r}, "
-                f"{len(self.graph.get_operations())} ops, {len(self.variables)} variables)")
+        return (
+            f"LegacyModel({self.source.meta_path!r}, checkpoint={self.checkpoint!r}, "
+            f"{len(self.graph.get_operations())} ops, {len(self.variables)} variables)"
+        )
 
 
 def _tensor_name(name: str) -> str:

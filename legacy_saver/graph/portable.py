@@ -49,23 +49,56 @@ _PROVIDER_PREFIXES = {
 }
 _PROVIDERS = {
     **dict.fromkeys(
-        ["CaseFoldUTF8", "NormalizeUTF8", "NormalizeUTF8WithOffsetsMap", "RegexSplitWithOffsets",
-         "WhitespaceTokenizeWithOffsets", "WhitespaceTokenizeWithOffsetsV2",
-         "WordpieceTokenizeWithOffsets", "UnicodeScriptTokenizeWithOffsets",
-         "SplitMergeTokenizeWithOffsets", "ConstrainedSequence", "MaxSpanningTree",
-         "NgramsStringJoin", "SentenceFragments", "SpanAlignment", "SpanOverlaps",
-         "ToLowerOp", "TokenizerFromLogits", "FastWordpieceTokenizeWithOffsets",
-         "FastBertNormalize", "SentencepieceTokenizeOp", "SentencepieceDetokenizeOp"],
+        [
+            "CaseFoldUTF8",
+            "NormalizeUTF8",
+            "NormalizeUTF8WithOffsetsMap",
+            "RegexSplitWithOffsets",
+            "WhitespaceTokenizeWithOffsets",
+            "WhitespaceTokenizeWithOffsetsV2",
+            "WordpieceTokenizeWithOffsets",
+            "UnicodeScriptTokenizeWithOffsets",
+            "SplitMergeTokenizeWithOffsets",
+            "ConstrainedSequence",
+            "MaxSpanningTree",
+            "NgramsStringJoin",
+            "SentenceFragments",
+            "SpanAlignment",
+            "SpanOverlaps",
+            "ToLowerOp",
+            "TokenizerFromLogits",
+            "FastWordpieceTokenizeWithOffsets",
+            "FastBertNormalize",
+            "SentencepieceTokenizeOp",
+            "SentencepieceDetokenizeOp",
+        ],
         "tensorflow_text",
     ),
     **dict.fromkeys(
-        ["ImageProjectiveTransform", "SkipGramGenerateCandidates", "BipartiteMatch",
-         "SingleImageRandomDotStereograms", "PeriodicResample", "HardRoutingFunction",
-         "RoutingFunction", "StochasticHardRoutingFunction", "KFeatureRoutingFunction",
-         "ZeroInitializer", "NearestNeighbors", "KmeansPlusPlusInitialization",
-         "WALSComputePartialLhsAndRhs", "MaskedMatmul", "SdcaFprint", "FusedConv2DBiasActivation",
-         "CoupledInputForgetGateLSTMCell", "GatherTree", "BigQueryReader",
-         "GenerateBigQueryReaderPartitions", "TPUReplicate", "Bucketize_contrib"],
+        [
+            "ImageProjectiveTransform",
+            "SkipGramGenerateCandidates",
+            "BipartiteMatch",
+            "SingleImageRandomDotStereograms",
+            "PeriodicResample",
+            "HardRoutingFunction",
+            "RoutingFunction",
+            "StochasticHardRoutingFunction",
+            "KFeatureRoutingFunction",
+            "ZeroInitializer",
+            "NearestNeighbors",
+            "KmeansPlusPlusInitialization",
+            "WALSComputePartialLhsAndRhs",
+            "MaskedMatmul",
+            "SdcaFprint",
+            "FusedConv2DBiasActivation",
+            "CoupledInputForgetGateLSTMCell",
+            "GatherTree",
+            "BigQueryReader",
+            "GenerateBigQueryReaderPartitions",
+            "TPUReplicate",
+            "Bucketize_contrib",
+        ],
         "tf.contrib (TensorFlow 1.x only; removed in 2.0)",
     ),
     **dict.fromkeys(["KafkaDataset", "IgniteDataset", "KinesisDataset"], "tensorflow_io"),
@@ -211,8 +244,9 @@ def _import_meta_graph(meta: Any, *, import_scope: str | None, input_map: Any) -
     """The one place that calls the meta-graph importer: ours, returning our ``Saver``."""
     from legacy_saver.saver import import_meta_graph
 
-    return import_meta_graph(meta, clear_devices=False, import_scope=import_scope,
-                             input_map=input_map)
+    return import_meta_graph(
+        meta, clear_devices=False, import_scope=import_scope, input_map=input_map
+    )
 
 
 def import_portably(

@@ -95,8 +95,11 @@ def restore_variables(
         var_list = session.graph.get_collection("variables")
     with load_checkpoint(checkpoint) as reader:
         keys, skipped, problems = _plan(var_list, assignment_map, include, exclude)
-        missing = [n for n, (_, key, explicit) in keys.items() if not reader.has_tensor(key)
-                   and not explicit]
+        missing = [
+            n
+            for n, (_, key, explicit) in keys.items()
+            if not reader.has_tensor(key) and not explicit
+        ]
         problems += _check(reader, keys)
         if problems:
             raise RestoreMismatchError(
@@ -158,7 +161,8 @@ def _plan(
         keys[_label(var)] = (var, key, explicit)
     problems = [
         f"assignment_map entry {k!r}: {_describe(v)!r} matches no variable"
-        for k, v in (assignment_map or {}).items() if k not in used_entries
+        for k, v in (assignment_map or {}).items()
+        if k not in used_entries
     ]
     return keys, skipped, problems
 
@@ -184,7 +188,7 @@ def _map(
     for ckpt, target in sorted(by_scope, key=lambda e: -len(e[1])):
         if name.startswith(target):
             prefix = "" if ckpt == "/" else ckpt
-            return prefix + name[len(target):], ckpt, False
+            return prefix + name[len(target) :], ckpt, False
     return None, None, False
 
 
@@ -201,11 +205,15 @@ def _check(reader: Any, keys: Mapping[str, tuple[Any, str, bool]]) -> list[str]:
         want_dtype = np.dtype(var.dtype.base_dtype.as_numpy_dtype)
         got_dtype = np.dtype(reader.dtype(key).numpy)
         if want_shape is not None and want_shape != got_shape:
-            problems.append(f"{label}: shape {list(want_shape)} in the graph, "
-                            f"{list(got_shape)} for {key!r} in the checkpoint")
+            problems.append(
+                f"{label}: shape {list(want_shape)} in the graph, "
+                f"{list(got_shape)} for {key!r} in the checkpoint"
+            )
         if want_dtype != got_dtype:
-            problems.append(f"{label}: dtype {want_dtype} in the graph, {got_dtype} for {key!r} "
-                            "in the checkpoint")
+            problems.append(
+                f"{label}: dtype {want_dtype} in the graph, {got_dtype} for {key!r} "
+                "in the checkpoint"
+            )
     return problems
 
 
@@ -251,7 +259,9 @@ def _build_restore(graph: Any, todo: Sequence[tuple[Any, str]]) -> tuple[Any, An
         filename = tf.compat.v1.placeholder(tf.string, [], name="filename")
         specs = [_slice_spec(v) for v, _ in todo]
         values = tf.raw_ops.RestoreV2(
-            prefix=filename, tensor_names=[key for _, key in todo], shape_and_slices=specs,
+            prefix=filename,
+            tensor_names=[key for _, key in todo],
+            shape_and_slices=specs,
             dtypes=[v.dtype.base_dtype for v, _ in todo],
         )
         assigns = [v.assign(x, read_value=False) for (v, _), x in zip(todo, values, strict=True)]

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "Finding", "ScanReport", "RISKY_OPS", "SAVER_MACHINERY", "UNSAFE", "WARNING", "scan",
+    "Finding",
+    "ScanReport",
+    "RISKY_OPS",
+    "SAVER_MACHINERY",
+    "UNSAFE",
+    "WARNING",
+    "scan",
     "read_meta_graph",
 ]
 
@@ -52,33 +58,89 @@ RISKY_OPS: dict[str, tuple[str, str]] = {
     "ShardedFilename": (WARNING, "builds checkpoint file names outside the saver"),
     **dict.fromkeys(["PyFunc", "PyFuncStateless", "EagerPyFunc"], _CODE),
     **dict.fromkeys(
-        ["DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount",
-         "DebugNumericSummary", "DebugNumericSummaryV2"],
+        [
+            "DebugIdentity",
+            "DebugIdentityV2",
+            "DebugIdentityV3",
+            "DebugNanCount",
+            "DebugNumericSummary",
+            "DebugNumericSummaryV2",
+        ],
         _DEBUG,
     ),
     **dict.fromkeys(
-        ["MatchingFiles", "ImmutableConst", "GenerateVocabRemapping", "TFRecordReader",
-         "TFRecordReaderV2", "FixedLengthRecordReader", "FixedLengthRecordReaderV2",
-         "WholeFileReader", "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2",
-         "LMDBReader", "TFRecordDataset", "TFRecordDatasetV2", "FixedLengthRecordDataset",
-         "FixedLengthRecordDatasetV2", "TextLineDataset", "LMDBDataset",
-         "ExperimentalLMDBDataset", "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset",
-         "InitializeTableFromTextFile", "InitializeTableFromTextFileV2", "LoadDataset"],
+        [
+            "MatchingFiles",
+            "ImmutableConst",
+            "GenerateVocabRemapping",
+            "TFRecordReader",
+            "TFRecordReaderV2",
+            "FixedLengthRecordReader",
+            "FixedLengthRecordReaderV2",
+            "WholeFileReader",
+            "WholeFileReaderV2",
+            "TextLineReader",
+            "TextLineReaderV2",
+            "LMDBReader",
+            "TFRecordDataset",
+            "TFRecordDatasetV2",
+            "FixedLengthRecordDataset",
+            "FixedLengthRecordDatasetV2",
+            "TextLineDataset",
+            "LMDBDataset",
+            "ExperimentalLMDBDataset",
+            "CSVDataset",
+            "CSVDatasetV2",
+            "ExperimentalCSVDataset",
+            "InitializeTableFromTextFile",
+            "InitializeTableFromTextFileV2",
+            "LoadDataset",
+        ],
         _READS,
     ),
     **dict.fromkeys(
-        ["CacheDataset", "CacheDatasetV2", "SnapshotDataset", "SnapshotDatasetV2",
-         "SaveDataset", "SaveDatasetV2", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord",
-         "CreateSummaryFileWriter", "CreateSummaryDbWriter", "WriteSummary",
-         "WriteScalarSummary", "WriteHistogramSummary", "WriteImageSummary",
-         "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary", "ImportEvent"],
+        [
+            "CacheDataset",
+            "CacheDatasetV2",
+            "SnapshotDataset",
+            "SnapshotDatasetV2",
+            "SaveDataset",
+            "SaveDatasetV2",
+            "DatasetToTFRecord",
+            "ExperimentalDatasetToTFRecord",
+            "CreateSummaryFileWriter",
+            "CreateSummaryDbWriter",
+            "WriteSummary",
+            "WriteScalarSummary",
+            "WriteHistogramSummary",
+            "WriteImageSummary",
+            "WriteAudioSummary",
+            "WriteGraphSummary",
+            "WriteRawProtoSummary",
+            "ImportEvent",
+        ],
         _WRITES,
     ),
     **dict.fromkeys(
-        ["SqlDataset", "ExperimentalSqlDataset", "DataServiceDataset", "DataServiceDatasetV2",
-         "DataServiceDatasetV3", "DataServiceDatasetV4", "RegisterDataset", "RegisterDatasetV2",
-         "DistributedSave", "RemoteCall", "BigQueryReader", "GcsConfigureCredentials",
-         "GcsConfigureBlockCache", "_Send", "_Recv", "_HostSend", "_HostRecv"],
+        [
+            "SqlDataset",
+            "ExperimentalSqlDataset",
+            "DataServiceDataset",
+            "DataServiceDatasetV2",
+            "DataServiceDatasetV3",
+            "DataServiceDatasetV4",
+            "RegisterDataset",
+            "RegisterDatasetV2",
+            "DistributedSave",
+            "RemoteCall",
+            "BigQueryReader",
+            "GcsConfigureCredentials",
+            "GcsConfigureBlockCache",
+            "_Send",
+            "_Recv",
+            "_HostSend",
+            "_HostRecv",
+        ],
         _NET,
     ),
 }
@@ -87,15 +149,48 @@ RISKY_OPS: dict[str, tuple[str, str]] = {
 # savers, sharded or not, ref and resource variables, lookup tables, and the
 # ``__inference__traced_save``/``_restore`` functions of TF2 SavedModels).
 SAVER_MACHINERY = frozenset(
-    ["Const", "Identity", "NoOp", "Placeholder", "PlaceholderWithDefault", "StringJoin",
-     "ShardedFilename", "ShardedFilespec", "StaticRegexFullMatch", "Select", "SelectV2", "Pack",
-     "Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice",
-     "MergeV2Checkpoints", "Assign", "AssignVariableOp", "ReadVariableOp", "VarHandleOp",
-     "VariableV2", "Variable", "DisableCopyOnRead", "PartitionedCall", "StatefulPartitionedCall",
-     "LookupTableExportV2", "LookupTableImportV2", "LookupTableExport", "LookupTableImport",
-     "HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2",
-     "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2", "MutableDenseHashTable",
-     "MutableDenseHashTableV2"]
+    [
+        "Const",
+        "Identity",
+        "NoOp",
+        "Placeholder",
+        "PlaceholderWithDefault",
+        "StringJoin",
+        "ShardedFilename",
+        "ShardedFilespec",
+        "StaticRegexFullMatch",
+        "Select",
+        "SelectV2",
+        "Pack",
+        "Save",
+        "SaveV2",
+        "SaveSlices",
+        "Restore",
+        "RestoreV2",
+        "RestoreSlice",
+        "MergeV2Checkpoints",
+        "Assign",
+        "AssignVariableOp",
+        "ReadVariableOp",
+        "VarHandleOp",
+        "VariableV2",
+        "Variable",
+        "DisableCopyOnRead",
+        "PartitionedCall",
+        "StatefulPartitionedCall",
+        "LookupTableExportV2",
+        "LookupTableImportV2",
+        "LookupTableExport",
+        "LookupTableImport",
+        "HashTable",
+        "HashTableV2",
+        "MutableHashTable",
+        "MutableHashTableV2",
+        "MutableHashTableOfTensors",
+        "MutableHashTableOfTensorsV2",
+        "MutableDenseHashTable",
+        "MutableDenseHashTableV2",
+    ]
 )
 _VARIABLES = frozenset(["VariableV2", "Variable", "VarHandleOp"])
 _CALLS = frozenset(["PartitionedCall", "StatefulPartitionedCall"])
@@ -214,8 +309,15 @@ def scan(meta_path_or_metagraphdef: Any) -> ScanReport:
     sd = meta.saver_def if meta.HasField("saver_def") else None
     roots = [sd.restore_op_name, sd.save_tensor_name, sd.filename_tensor_name] if sd else []
     saver_ops, saver_fns, foreign = walker.closure([r for r in roots if r])
-    findings = [Finding(n, t, w, "in the SaverDef's save/restore subgraph but not save/restore "
-                        "machinery" + _why(t)) for n, t, w in foreign]
+    findings = [
+        Finding(
+            n,
+            t,
+            w,
+            "in the SaverDef's save/restore subgraph but not save/restore machinery" + _why(t),
+        )
+        for n, t, w in foreign
+    ]
     findings += walker.graph_findings(skip=saver_ops)
     callers = _callers(meta.graph_def)
     for name in sorted(walker.functions):
@@ -274,8 +376,14 @@ class _Walker:
             if f.op_type in ("Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints"):
                 _, _, foreign = self.closure([f.op_name])
                 if not foreign:
-                    f = Finding(f.op_name, f.op_type, f.where, "writes checkpoint files when run "
-                                "explicitly (another saver, not the SaverDef's)", WARNING)
+                    f = Finding(
+                        f.op_name,
+                        f.op_type,
+                        f.where,
+                        "writes checkpoint files when run "
+                        "explicitly (another saver, not the SaverDef's)",
+                        WARNING,
+                    )
             out.append(f)
         return out
 

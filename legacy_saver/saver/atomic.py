@@ -57,15 +57,18 @@ def commit(temp: str, final: str, *, fsync: bool = True) -> list[str]:
     """Renames every file ``temp*`` to ``final*``, ``.index`` last; returns final paths."""
     directory, temp_base = os.path.split(temp)
     final_base = os.path.basename(final)
-    names = [n for n in os.listdir(directory or ".")
-             if n.startswith(temp_base) and os.path.isfile(os.path.join(directory, n))]
+    names = [
+        n
+        for n in os.listdir(directory or ".")
+        if n.startswith(temp_base) and os.path.isfile(os.path.join(directory, n))
+    ]
     names.sort(key=lambda n: (n.endswith(INDEX_SUFFIX), n))
     if fsync:
         for name in names:
             fsync_file(os.path.join(directory, name))
     moved = []
     for name in names:
-        target = os.path.join(directory, final_base + name[len(temp_base):])
+        target = os.path.join(directory, final_base + name[len(temp_base) :])
         os.replace(os.path.join(directory, name), target)
         moved.append(target)
     leftover = temp + "_temp"  # a sharded save's parts directory, normally merged away

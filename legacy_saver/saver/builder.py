@@ -115,7 +115,10 @@ def _save_inputs(saveables) -> tuple[list[str], list[str], list]:
 def _add_save_ops(filename, saveables):
     names, slices, tensors = _save_inputs(saveables)
     save = tf.raw_ops.SaveV2(
-        prefix=filename, tensor_names=names, shape_and_slices=slices, tensors=tensors,
+        prefix=filename,
+        tensor_names=names,
+        shape_and_slices=slices,
+        tensors=tensors,
         name="SaveV2",
     )
     with tf.control_dependencies([save]):
@@ -205,7 +208,10 @@ def _restore_v2(filename, saveables):
             dtypes.append(spec.dtype.base_dtype)
     with tf.device("cpu:0"):  # string tensors live on the CPU
         restored = tf.raw_ops.RestoreV2(
-            prefix=filename, tensor_names=names, shape_and_slices=slices, dtypes=dtypes,
+            prefix=filename,
+            tensor_names=names,
+            shape_and_slices=slices,
+            dtypes=dtypes,
             name="RestoreV2",
         )
     return restored, restored[0].op.inputs[1].name
@@ -220,9 +226,12 @@ def _restore_specs(saveables, tensors, names_tensor: str) -> list[RestoreSpec]:
             stored = full_shape(spec.slice_spec) if spec.slice_spec else _known(shape)
             specs.append(
                 RestoreSpec(
-                    key=spec.name, slice_spec=spec.slice_spec,
-                    dtype=spec.dtype.base_dtype.as_datatype_enum, shape=stored,
-                    names_tensor=names_tensor, index=index,
+                    key=spec.name,
+                    slice_spec=spec.slice_spec,
+                    dtype=spec.dtype.base_dtype.as_datatype_enum,
+                    shape=stored,
+                    names_tensor=names_tensor,
+                    index=index,
                 )
             )
     return specs

@@ -61,7 +61,9 @@ class CheckpointContents:
 # match and take the decoding path.
 _ENTRY_TAIL = re.compile(
     rb"(?:\x18[\x80-\xff]{0,9}[\x00-\x7f])?(?:\x20[\x80-\xff]{0,9}[\x00-\x7f])?"
-    rb"(?:\x28[\x80-\xff]{0,9}[\x00-\x7f])?(?:\x35[\x00-\xff]{4})?", re.DOTALL)
+    rb"(?:\x28[\x80-\xff]{0,9}[\x00-\x7f])?(?:\x35[\x00-\xff]{4})?",
+    re.DOTALL,
+)
 
 
 class QuickCheck:
@@ -213,8 +215,9 @@ def _feeds(specs: Sequence[RestoreSpec], resolved: Sequence[str | None]):
     renamed = {s.names_tensor for s, k in zip(specs, resolved, strict=True) if k != s.key}
     feeds: dict[str, list[str] | str] = {}
     for name in sorted(renamed):
-        rows = [(s.index, k) for s, k in zip(specs, resolved, strict=True)
-                if s.names_tensor == name]
+        rows = [
+            (s.index, k) for s, k in zip(specs, resolved, strict=True) if s.names_tensor == name
+        ]
         if len(rows) == 1 and rows[0][0] == -1:
             feeds[name] = rows[0][1]
         else:
@@ -273,8 +276,9 @@ class NameIndex:
         found: list[str] = []
         parts = key.split("/")
         found += self._by_suffix.get(key, [])  # checkpoint has an extra scope
-        found += ["/".join(parts[i:]) for i in range(1, len(parts))
-                  if "/".join(parts[i:]) in self._known]  # graph has an extra scope
+        found += [
+            "/".join(parts[i:]) for i in range(1, len(parts)) if "/".join(parts[i:]) in self._known
+        ]  # graph has an extra scope
         found += self._by_stem.get(_NUMBER_SUFFIX.sub("", key), [])
         if fuzzy and len(found) < MAX_SUGGESTIONS:
             found += difflib.get_close_matches(key, self.names, n=MAX_SUGGESTIONS, cutoff=0.6)

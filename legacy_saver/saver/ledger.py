@@ -67,8 +67,11 @@ class Ledger:
         try:
             stored = state.read_state(save_dir or ".", latest_filename)
         except StateFileError as e:
-            log.warning("not adopting the checkpoints of a bad state file; it will be "
-                        "replaced on this save: %s", e)
+            log.warning(
+                "not adopting the checkpoints of a bad state file; it will be "
+                "replaced on this save: %s",
+                e,
+            )
             stored = None
         found = _listed(stored) if stored else []
         known = {os.path.abspath(r.path): i for i, r in enumerate(self.records)}
@@ -80,25 +83,40 @@ class Ledger:
         self.records = adopted + self.records
         if self.last_preserved is None:
             self.last_preserved = retention.initial_anchor(
-                [t for _, t in found], stored.last_preserved_timestamp if stored else 0.0,
+                [t for _, t in found],
+                stored.last_preserved_timestamp if stored else 0.0,
                 self.created,
             )
 
-    def record(self, save_dir: str, path: str, *, latest_filename: str | None,
-               save_relative_paths: bool, version: int, meta_graph_suffix: str,
-               fsync: bool = True) -> None:
+    def record(
+        self,
+        save_dir: str,
+        path: str,
+        *,
+        latest_filename: str | None,
+        save_relative_paths: bool,
+        version: int,
+        meta_graph_suffix: str,
+        fsync: bool = True,
+    ) -> None:
         """Adds ``path``, writes the state file, then deletes the surplus."""
         self.adopt(save_dir, latest_filename)
         others = [r for r in self.records if not _same(r.path, path)]
-        plan = retention.plan(others, Recorded(path, time.time()),
-                              self.last_preserved or 0.0, self.options)
+        plan = retention.plan(
+            others, Recorded(path, time.time()), self.last_preserved or 0.0, self.options
+        )
         self.records = list(plan.keep)
         self.last_preserved = plan.last_preserved_timestamp
         listed = [r for r in plan.keep if _same(os.path.dirname(r.path) or ".", save_dir or ".")]
         state.update_checkpoint_state(
-            save_dir or ".", path, [r.path for r in listed], latest_filename,
-            [r.timestamp for r in listed], plan.last_preserved_timestamp,
-            save_relative_paths=save_relative_paths, fsync=fsync,
+            save_dir or ".",
+            path,
+            [r.path for r in listed],
+            latest_filename,
+            [r.timestamp for r in listed],
+            plan.last_preserved_timestamp,
+            save_relative_paths=save_relative_paths,
+            fsync=fsync,
         )
         for doomed in plan.delete:
             try:

@@ -90,8 +90,10 @@ def check_ops_registered(graph_def) -> None:
         if node.op not in functions and op_def_registry.get(node.op) is None:
             unknown.setdefault(node.op, []).append(node.name)
     if unknown:
-        lines = [f"{op!r} (used by {', '.join(map(repr, nodes[:3]))}"
-                 f"{', ...' if len(nodes) > 3 else ''})" for op, nodes in sorted(unknown.items())]
+        lines = [
+            f"{op!r} (used by {', '.join(map(repr, nodes[:3]))}{', ...' if len(nodes) > 3 else ''})"
+            for op, nodes in sorted(unknown.items())
+        ]
         raise UnsupportedFeatureError(
             "import_meta_graph: the graph uses ops this TensorFlow does not have "
             "(tf.contrib or custom ops; load their library first): " + "; ".join(lines)
@@ -132,8 +134,12 @@ def import_meta_graph(
     check_ops_registered(meta_graph_def.graph_def)
     wanted = restore_collections_predicate or (lambda key: True)
     imported_vars, _ = tf_meta_graph.import_scoped_meta_graph_with_return_elements(
-        meta_graph_def, clear_devices=clear_devices, graph=graph, import_scope=import_scope,
-        input_map=input_map, unbound_inputs_col_name=unbound_inputs_col_name,
+        meta_graph_def,
+        clear_devices=clear_devices,
+        graph=graph,
+        import_scope=import_scope,
+        input_map=input_map,
+        unbound_inputs_col_name=unbound_inputs_col_name,
         restore_collections_predicate=lambda key: key != SAVERS and wanted(key),
     )
     scope = _imported_scope(import_scope, imported_vars)
@@ -180,10 +186,16 @@ def export_meta_graph(
     if tf.executing_eagerly() and not (graph_def is not None and graph is not None):
         require_graph_mode("export_meta_graph")
     meta_graph_def, _ = tf_meta_graph.export_scoped_meta_graph(
-        meta_info_def=meta_info_def, graph_def=graph_def, saver_def=saver_def,
-        collection_list=collection_list, graph=graph, export_scope=export_scope,
-        clear_devices=clear_devices, clear_extraneous_savers=clear_extraneous_savers,
-        strip_default_attrs=strip_default_attrs, **kwargs,
+        meta_info_def=meta_info_def,
+        graph_def=graph_def,
+        saver_def=saver_def,
+        collection_list=collection_list,
+        graph=graph,
+        export_scope=export_scope,
+        clear_devices=clear_devices,
+        clear_extraneous_savers=clear_extraneous_savers,
+        strip_default_attrs=strip_default_attrs,
+        **kwargs,
     )
     if filename:
         write_meta_graph_file(meta_graph_def, os.fspath(filename), as_text=as_text)
@@ -192,8 +204,9 @@ def export_meta_graph(
     return meta_graph_def
 
 
-def write_meta_graph_file(meta_graph_def, filename: str, *, as_text: bool = False,
-                          fsync: bool = True) -> None:
+def write_meta_graph_file(
+    meta_graph_def, filename: str, *, as_text: bool = False, fsync: bool = True
+) -> None:
     directory = os.path.dirname(filename)
     if directory:
         os.makedirs(directory, exist_ok=True)
@@ -211,8 +224,10 @@ def _write_debug_info(meta_graph_def, filename, graph, export_scope, as_text) ->
     from tensorflow.python.framework import error_interpolation
 
     graph = graph or tf.compat.v1.get_default_graph()
-    ops = [("", graph.get_operation_by_name(_scoped(node.name, export_scope)))
-           for node in meta_graph_def.graph_def.node]
+    ops = [
+        ("", graph.get_operation_by_name(_scoped(node.name, export_scope)))
+        for node in meta_graph_def.graph_def.node
+    ]
     info = error_interpolation.create_graph_debug_info_def(ops)
     name, _ = os.path.splitext(filename)
     write_meta_graph_file(info, name + ".debug", as_text=as_text)

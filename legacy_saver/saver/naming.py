@@ -22,8 +22,10 @@ def step_tensor(graph, global_step):
     if isinstance(global_step, tf.Tensor) and global_step.dtype == tf.resource:
         reads = [op for op in global_step.consumers() if op.type == "ReadVariableOp"]
         if not reads:
-            raise ValueError(f"global_step {global_step.name} is a resource handle "
-                             "that nothing reads; pass the variable itself")
+            raise ValueError(
+                f"global_step {global_step.name} is a resource handle "
+                "that nothing reads; pass the variable itself"
+            )
         return reads[0].outputs[0]
     return global_step
 
@@ -40,7 +42,7 @@ def prepend_scope(name: str, scope: str) -> str:
 
 def strip_scope(name: str, scope: str) -> str:
     prefix = scope.rstrip("/") + "/"
-    return name[len(prefix):] if name.startswith(prefix) else name
+    return name[len(prefix) :] if name.startswith(prefix) else name
 
 
 def as_str(value) -> str:

@@ -52,28 +52,52 @@ class Saver:
     so a tampered ``.meta`` (which has no checksum of its own) is refused.
     """
 
-    def __init__(self, var_list=None, reshape=False, sharded=False, max_to_keep=5,
-                 keep_checkpoint_every_n_hours=10000.0, name=None, restore_sequentially=False,
-                 saver_def=None, builder=None, defer_build=False, allow_empty=False,
-                 write_version=SAVER_DEF_V2, pad_step_number=False,
-                 save_relative_paths=False, filename=None, *, fsync=True, digest=False):
+    def __init__(
+        self,
+        var_list=None,
+        reshape=False,
+        sharded=False,
+        max_to_keep=5,
+        keep_checkpoint_every_n_hours=10000.0,
+        name=None,
+        restore_sequentially=False,
+        saver_def=None,
+        builder=None,
+        defer_build=False,
+        allow_empty=False,
+        write_version=SAVER_DEF_V2,
+        pad_step_number=False,
+        save_relative_paths=False,
+        filename=None,
+        *,
+        fsync=True,
+        digest=False,
+    ):
         require_graph_mode("Saver")
         if builder is not None:
             raise UnsupportedFeatureError(
                 "builder: this Saver builds its own save/restore ops; a TensorFlow "
-                "BaseSaverBuilder cannot be used. Pass builder=None.")
+                "BaseSaverBuilder cannot be used. Pass builder=None."
+            )
         if defer_build and var_list:
-            raise ValueError("If `var_list` is provided then build cannot be deferred. "
-                             "Either set defer_build=False or var_list=None.")
+            raise ValueError(
+                "If `var_list` is provided then build cannot be deferred. "
+                "Either set defer_build=False or var_list=None."
+            )
         if saver_def is None:
             check_write_version(write_version)
         elif not isinstance(saver_def, tf.compat.v1.train.SaverDef):
             raise ValueError(f"saver_def must be a saver_pb2.SaverDef: {saver_def!r}")
         self._var_list = var_list
         self._options = BuildOptions(
-            reshape=reshape, sharded=sharded, max_to_keep=max_to_keep or 0,
-            keep_checkpoint_every_n_hours=keep_checkpoint_every_n_hours, name=name,
-            restore_sequentially=restore_sequentially, filename=filename)
+            reshape=reshape,
+            sharded=sharded,
+            max_to_keep=max_to_keep or 0,
+            keep_checkpoint_every_n_hours=keep_checkpoint_every_n_hours,
+            name=name,
+            restore_sequentially=restore_sequentially,
+            filename=filename,
+        )
         self.saver_def = None if saver_def is None else _copy(saver_def)
         self._name = name
         self._allow_empty = allow_empty
@@ -110,8 +134,9 @@ class Saver:
             self._specs = with_reshape(built.specs, self._options.reshape)
         elif self._name:  # an import scope, as TF overloads ``name``
             for field in ("filename_tensor_name", "save_tensor_name", "restore_op_name"):
-                setattr(self.saver_def, field, prepend_scope(
-                    getattr(self.saver_def, field), self._name))
+                setattr(
+                    self.saver_def, field, prepend_scope(getattr(self.saver_def, field), self._name)
+                )
         self._is_empty = False
         self._check_saver_def()
         self._ledger.created = _now()
@@ -129,8 +154,11 @@ class Saver:
         """The ``SaverDef``, with ``export_scope`` stripped (None if outside it)."""
         if export_scope is None:
             return self.saver_def
-        names = [self.saver_def.filename_tensor_name, self.saver_def.save_tensor_name,
-                 self.saver_def.restore_op_name]
+        names = [
+            self.saver_def.filename_tensor_name,
+            self.saver_def.save_tensor_name,
+            self.saver_def.restore_op_name,
+        ]
         if not all(n.startswith(export_scope) for n in names):
             return None
         saver_def = _copy(self.saver_def)
@@ -166,9 +194,18 @@ class Saver:
 
     # -- save ----------------------------------------------------------------------
 
-    def save(self, sess, save_path, global_step=None, latest_filename=None,
-             meta_graph_suffix="meta", write_meta_graph=True, write_state=True,
-             strip_default_attrs=False, save_debug_info=False):
+    def save(
+        self,
+        sess,
+        save_path,
+        global_step=None,
+        latest_filename=None,
+        meta_graph_suffix="meta",
+        write_meta_graph=True,
+        write_state=True,
+        strip_default_attrs=False,
+        save_debug_info=False,
+    ):
         """Saves; returns the checkpoint prefix (None for an empty Saver).
 
         Order: data files, ``.index``, ``.meta``, state file, deletions; each file is
@@ -189,22 +226,32 @@ class Saver:
         path = None if self._is_empty else self._write_checkpoint(sess, checkpoint_file)
         if write_meta_graph:
             with sess.graph.as_default():
-                self._write_meta_graph(meta_graph_filename(checkpoint_file, meta_graph_suffix),
-                                       strip_default_attrs, save_debug_info)
+                self._write_meta_graph(
+                    meta_graph_filename(checkpoint_file, meta_graph_suffix),
+                    strip_default_attrs,
+                    save_debug_info,
+                )
         if self._digest and path is not None and atomic.is_local(path):
             write_digest(path, fsync=self._fsync)  # .meta, .index, data: before the state
         if path is not None and write_state:
-            self._ledger.record(save_dir, path, latest_filename=latest_filename,
-                                save_relative_paths=self._save_relative_paths,
-                                version=self.saver_def.version,
-                                meta_graph_suffix=meta_graph_suffix, fsync=self._fsync)
+            self._ledger.record(
+                save_dir,
+                path,
+                latest_filename=latest_filename,
+                save_relative_paths=self._save_relative_paths,
+                version=self.saver_def.version,
+                meta_graph_suffix=meta_graph_suffix,
+                fsync=self._fsync,
+            )
         return path
 
     def _checkpoint_file(self, sess, save_path, global_step, latest_filename) -> str:
         if global_step is None:
             if os.path.basename(save_path) == latest_filename and not self._options.sharded:
-                raise ValueError(f"'latest_filename' collides with 'save_path': "
-                                 f"'{latest_filename}' and '{save_path}'")
+                raise ValueError(
+                    f"'latest_filename' collides with 'save_path': "
+                    f"'{latest_filename}' and '{save_path}'"
+                )
             return save_path
         if not isinstance(global_step, int | np.integer):
             global_step = int(sess.run(step_tensor(sess.graph, global_step)))
@@ -229,15 +276,16 @@ class Saver:
             atomic.release(temp)
         # The save tensor may add a V1 shard pattern ("-?????-of-00002") to the prefix.
         if written.startswith(temp):
-            return checkpoint_file + written[len(temp):]
+            return checkpoint_file + written[len(temp) :]
         return checkpoint_file
 
     def _write_meta_graph(self, filename, strip_default_attrs, save_debug_info) -> None:
         meta_graph_def = self.export_meta_graph(strip_default_attrs=strip_default_attrs)
         write_meta_graph_file(meta_graph_def, filename, fsync=self._fsync)
         if save_debug_info:  # rare: let the exporter write both files
-            self.export_meta_graph(filename, strip_default_attrs=strip_default_attrs,
-                                   save_debug_info=True)
+            self.export_meta_graph(
+                filename, strip_default_attrs=strip_default_attrs, save_debug_info=True
+            )
 
     # -- restore -------------------------------------------------------------------
 
@@ -264,11 +312,11 @@ class Saver:
         specs = self._restore_specs(sess.graph)
         ran = None
         quick = None if specs is None else self._quick_check(specs)
-        if quick is not None and quick.usable and quick.passes(
-                self._plain_index_bytes(save_path)):
+        if quick is not None and quick.usable and quick.passes(self._plain_index_bytes(save_path)):
             try:
-                sess.run(self.saver_def.restore_op_name,
-                         {self.saver_def.filename_tensor_name: save_path})
+                sess.run(
+                    self.saver_def.restore_op_name, {self.saver_def.filename_tensor_name: save_path}
+                )
                 return
             except tf.errors.OpError as error:  # e.g. corrupt data: the full path says which
                 ran = error
@@ -276,7 +324,8 @@ class Saver:
             reader = load_checkpoint(save_path)
         except CheckpointNotFoundError as e:
             raise CheckpointNotFoundError(
-                f"The passed save_path is not a valid checkpoint: {save_path} ({e})") from None
+                f"The passed save_path is not a valid checkpoint: {save_path} ({e})"
+            ) from None
         with reader:
             prefix = reader.prefix if reader.format_version == 2 else save_path
             if os.path.exists(digest_path(prefix)):
@@ -318,18 +367,31 @@ class Saver:
 
     # -- meta graph ----------------------------------------------------------------
 
-    def export_meta_graph(self, filename=None, collection_list=None, as_text=False,
-                          export_scope=None, clear_devices=False,
-                          clear_extraneous_savers=False, strip_default_attrs=False,
-                          save_debug_info=False):
+    def export_meta_graph(
+        self,
+        filename=None,
+        collection_list=None,
+        as_text=False,
+        export_scope=None,
+        clear_devices=False,
+        clear_extraneous_savers=False,
+        strip_default_attrs=False,
+        save_debug_info=False,
+    ):
         """Exports the default graph with this Saver's ``SaverDef`` (atomic write)."""
         graph = tf.compat.v1.get_default_graph()
         return export_meta_graph(
-            filename=filename, graph_def=graph.as_graph_def(add_shapes=True),
-            saver_def=self.saver_def, collection_list=collection_list, as_text=as_text,
-            export_scope=export_scope, clear_devices=clear_devices,
+            filename=filename,
+            graph_def=graph.as_graph_def(add_shapes=True),
+            saver_def=self.saver_def,
+            collection_list=collection_list,
+            as_text=as_text,
+            export_scope=export_scope,
+            clear_devices=clear_devices,
             clear_extraneous_savers=clear_extraneous_savers,
-            strip_default_attrs=strip_default_attrs, save_debug_info=save_debug_info)
+            strip_default_attrs=strip_default_attrs,
+            save_debug_info=save_debug_info,
+        )
 
 
 def _keys_array(keys):

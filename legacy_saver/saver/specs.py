@@ -71,8 +71,9 @@ def restore_subgraph(graph, op_name: str) -> list:
 def specs_from_graph(graph, restore_op_name: str) -> tuple[RestoreSpec, ...] | None:
     """The specs of a stored restore subgraph, or None when its keys are not constants."""
     specs: list[RestoreSpec] = []
-    restore_ops = [op for op in restore_subgraph(graph, restore_op_name)
-                   if op.type in RESTORE_OP_TYPES]
+    restore_ops = [
+        op for op in restore_subgraph(graph, restore_op_name) if op.type in RESTORE_OP_TYPES
+    ]
     for op in sorted(restore_ops, key=lambda o: o.name):
         found = _specs_of(op)
         if found is None:
@@ -100,8 +101,10 @@ def _specs_of(op) -> list[RestoreSpec] | None:
         if slices is None:
             return None
         dtypes = op.get_attr("dtypes")
-        rows = [(_text(n), _text(s), d, i) for i, (n, s, d) in
-                enumerate(zip(names.ravel(), slices.ravel(), dtypes, strict=True))]
+        rows = [
+            (_text(n), _text(s), d, i)
+            for i, (n, s, d) in enumerate(zip(names.ravel(), slices.ravel(), dtypes, strict=True))
+        ]
     elif op.type == "RestoreSlice":
         slices = _const(op.inputs[2])
         if slices is None:
@@ -114,8 +117,17 @@ def _specs_of(op) -> list[RestoreSpec] | None:
         shape, reshaped = _assigned_shape(output)
         if slice_spec:
             shape = full_shape(slice_spec)
-        specs.append(RestoreSpec(key, slice_spec, tf.as_dtype(dtype).as_datatype_enum, shape,
-                                 op.inputs[1].name, index, reshaped))
+        specs.append(
+            RestoreSpec(
+                key,
+                slice_spec,
+                tf.as_dtype(dtype).as_datatype_enum,
+                shape,
+                op.inputs[1].name,
+                index,
+                reshaped,
+            )
+        )
     return specs
 
 
