@@ -22,18 +22,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from legacy_saver.bundle import BundleWriter  # noqa: E402
+from legacy_saver.bundle import BundleWriter
 
 VARIABLES = 10_000
 

@@ -30,17 +30,15 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from legacy_saver.saver import Saver  # noqa: E402
+from legacy_saver.saver import Saver
 
 v1 = tf.compat.v1
 CASES = {"big": (400, 1_342_177), "small": (10_000, 16)}  # (variables, floats each)

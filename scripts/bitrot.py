@@ -1,7 +1,7 @@
 """Bit-rot sweep over the every-dtype checkpoint (the long run of
 ``tests/test_reliability_bitrot.py``); prints the tally RELIABILITY.md quotes.
 
-Usage: ``.venv/bin/python scripts/bitrot.py [--seeds 3] [--data-flips all|N]``
+Usage: ``.venv/bin/python -m scripts.bitrot [--seeds 3] [--data-flips all|N]``
 Exit status 1 if any mutation gave a silent wrong value or a foreign exception
 (the engine raises; the traceback is the bug report).
 """
@@ -13,12 +13,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from test_reliability_bitrot import run_bitrot  # noqa: E402
+from tests.helpers.bitrot import run_bitrot
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,9 @@
-"""Run the crafted-checkpoint catalogue (``tests/test_reliability_crafted.py``)
+"""Run the crafted-checkpoint catalogue (``tests/helpers/crafted.py``)
 through our reader in-process and through stock TensorFlow in a subprocess per
 case (TF may abort the process); print one row per case and the totals that
 RELIABILITY.md quotes.
 
-Usage: ``.venv/bin/python scripts/crafted_vs_tf.py [--no-tf] [--timeout 60]``
+Usage: ``.venv/bin/python -m scripts.crafted_vs_tf [--no-tf] [--timeout 60]``
 """
 
 from __future__ import annotations
@@ -15,13 +15,8 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-
-from test_reliability_crafted import CASES, run_case  # noqa: E402
+from tests.helpers.crafted import CASES, run_case
 
 TF_PROBE = r"""
 import json, os, sys

@@ -1,7 +1,7 @@
 """Cost of durability: write a checkpoint with ``BundleWriter(fsync=True)`` and
 ``fsync=False`` and print the wall times (RELIABILITY.md quotes them).
 
-Usage: ``.venv/bin/python scripts/fsync_cost.py [--mb 200] [--repeat 3]``
+Usage: ``.venv/bin/python -m scripts.fsync_cost [--mb 200] [--repeat 3]``
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ import shutil
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from legacy_saver import BundleWriter  # noqa: E402
+from legacy_saver import BundleWriter
 
 
 def one(directory: str, tensors: list[np.ndarray], fsync: bool) -> float:

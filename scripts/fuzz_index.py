@@ -15,8 +15,8 @@ Engines:
 
 Usage::
 
-    .venv/bin/python scripts/fuzz_index.py --seconds 600            # atheris
-    .venv/bin/python scripts/fuzz_index.py --plain --seconds 600    # no atheris
+    .venv/bin/python -m scripts.fuzz_index --seconds 600            # atheris
+    .venv/bin/python -m scripts.fuzz_index --plain --seconds 600    # no atheris
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-
 REAL_SEEDS = [
     "serving_saved_model_half_plus_two_tf2_cpu/00000123/variables/variables.index",  # snappy
     "serving_session_bundle_v1/00000123/export",  # V1 table
@@ -48,7 +44,7 @@ STATS = {"inputs": 0, "accepted": 0, "refused": 0, "max_peak": 0}
 
 
 def seeds() -> list[bytes]:
-    from test_reliability_cases import write_every_dtype
+    from tests.helpers.cases import write_every_dtype
 
     out = []
     with tempfile.TemporaryDirectory() as d:
@@ -59,14 +55,14 @@ def seeds() -> list[bytes]:
     import numpy as np
 
     np.arange(16, dtype="<f4").tofile(PREFIX + ".data-00000-of-00001")
-    realdata = ROOT.parent / "shared" / "realdata"
+    from tests.helpers.paths import REALDATA as realdata
     out += [(realdata / s).read_bytes() for s in REAL_SEEDS if (realdata / s).exists()]
     return out
 
 
 def one_input(data: bytes) -> None:
     """The harness: read ``data`` as an index and as a V1 file."""
-    from test_reliability_cases import read_everything
+    from tests.helpers.cases import read_everything
 
     from legacy_saver import CheckpointError
     from legacy_saver.bundle.v1 import V1Reader

@@ -1,7 +1,7 @@
 """The state-file table of RELIABILITY.md: ours and stock TensorFlow's
 ``latest_checkpoint`` on every case of ``tests/test_reliability_state.py``.
 
-Usage: ``.venv/bin/python scripts/state_vs_tf.py``
+Usage: ``.venv/bin/python -m scripts.state_vs_tf``
 """
 
 from __future__ import annotations
@@ -9,14 +9,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from test_reliability_state import CASES, make_directory, our_outcome, write_state  # noqa: E402
+from tests.helpers.state_cases import CASES, make_directory, our_outcome, write_state
 
 
 def tf_outcome(tf: object, run: str) -> str:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REALDATA
 
 from legacy_saver.bundle import load_checkpoint
 from legacy_saver.errors import CheckpointNotFoundError
+from tests.helpers.paths import REALDATA
 
 LISTINGS = sorted(p.stem for p in (REALDATA / "_listings").glob("*.txt"))
 # All V2 prefixes on disk (more than the listings name: older steps, too).

@@ -20,9 +20,8 @@ import pytest
 from converters.batch.discover import MANIFEST_NAME
 from converters.cli import main
 from legacy_saver.bundle import BundleWriter, load_checkpoint
+from tests.helpers.paths import cli_command
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / ".venv" / "bin" / "legacy-ckpt"
 BATCH_KEYS = {"schema", "src_root", "dst_root", "converted", "skipped", "failed", "bytes",
               "seconds", "items", "state_files"}  # fmt: skip
 ITEM_KEYS = {"rel", "kind", "status", "action", "reason", "bytes", "seconds"}
@@ -153,7 +152,7 @@ def test_batch_missing_source_is_exit_1(tmp_path, capsys):
 def test_batch_killed_then_resumed_equals_uninterrupted(realdata, tmp_path, capsys):
     src = build_tree(realdata, tmp_path / "src", big_mib=64)
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([str(SCRIPT), "batch", str(src), str(killed), "-j", "1", "--quiet"],
+    proc = subprocess.Popen([*cli_command(), "batch", str(src), str(killed), "-j", "1", "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     try:
         caught = _wait_for_temp_file(proc, killed / "b_big")

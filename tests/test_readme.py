@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT
+
+from tests.helpers.paths import ROOT
 
 SNIPPETS = [
     block

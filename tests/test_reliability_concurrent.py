@@ -55,7 +55,7 @@ def _process_reader(d: str, stop_path: str, queue: object) -> None:
 
 @pytest.mark.slow
 def test_readers_never_see_a_partial_checkpoint(tf, tmp_path, monkeypatch):
-    from test_reliability_crash import SaverRig
+    from tests.helpers.crash import SaverRig
 
     monkeypatch.setattr(os, "fsync", lambda fd: None)  # faster loop; order is tested elsewhere
     rig = SaverRig(tf, sharded=True)

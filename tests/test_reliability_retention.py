@@ -127,10 +127,9 @@ def checkpoint_files(d: str) -> set[str]:
 
 @pytest.mark.slow
 def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
-    from test_reliability_crash import Crash, Recorder, SaverRig, recording
-
     from legacy_saver import state
     from legacy_saver.saver import ledger, saver
+    from tests.helpers.crash import Crash, Recorder, SaverRig, recording
 
     clock = FakeTime(1_000_000.0)
     monkeypatch.setattr(ledger, "time", clock)

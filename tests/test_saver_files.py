@@ -17,9 +17,9 @@ tf = pytest.importorskip("tensorflow")
 
 from legacy_saver import state  # noqa: E402
 from legacy_saver.saver import Saver, atomic  # noqa: E402
+from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def saved(directory) -> list[str]:

@@ -1,11 +1,11 @@
-"""The ``checkpoint`` state file: codec, path rules, fallbacks, and TensorFlow both ways."""
+"""The ``checkpoint`` state file: codec, path rules, fallbacks, writing.
+
+The checkpoint-file helpers are in ``test_checkpoint_files.py``; TensorFlow both ways and
+real files in ``test_state_tf.py``."""
 
 from __future__ import annotations
 
-import ast
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,8 @@ from legacy_saver.bundle.protos import CheckpointState
 from legacy_saver.errors import CheckpointNotFoundError, StateFileError
 from legacy_saver.state import (
     StateFileWarning,
-    checkpoint_exists,
     decode_state,
     encode_state,
-    get_checkpoint_mtimes,
     get_checkpoint_state,
     latest_checkpoint,
     read_state,
@@ -390,182 +388,3 @@ def test_write_is_atomic_and_fsynced(tmp_path, monkeypatch):
         update_checkpoint_state(tmp_path, tmp_path / "m-4")
     assert os.listdir(tmp_path) == ["checkpoint"]  # the temporary file is gone
     assert (tmp_path / "checkpoint").read_bytes() == before
-
-
-# --- checkpoint files ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def files(tmp_path):
-    _v2(tmp_path / "model.ckpt-1")
-    _v2(tmp_path / "model.ckpt-10", shards=2)
-    (tmp_path / "model.ckpt-1.meta").write_bytes(b"m")
-    (tmp_path / "model.ckpt-10.meta").write_bytes(b"m")
-    (tmp_path / "v1.ckpt").write_bytes(b"1")
-    (tmp_path / "v1s-00000-of-00002").write_bytes(b"1")
-    (tmp_path / "v1s-00001-of-00002").write_bytes(b"1")
-    (tmp_path / "v1s.meta").write_bytes(b"m")
-    (tmp_path / "adir").mkdir()
-    return tmp_path
-
-
-EXISTS = {
-    "model.ckpt-1": True, "model.ckpt-10": True, "model.ckpt-1?": True, "model.ckpt-*": True,
-    "model.ckpt-2": False, "model.ckpt": False, "v1.ckpt": True, "v1s-?????-of-00002": True,
-    "v1s-00001-of-00002": True, "v1.ck*": True, "nope*": False,
-}  # fmt: skip
-
-
-def test_checkpoint_exists(files):
-    for name, expected in EXISTS.items():
-        assert checkpoint_exists(files / name) is expected, name
-    assert checkpoint_exists(files / "v1s")  # a bare V1 prefix finds its shards (TF: no)
-    assert not checkpoint_exists(files / "adir")  # a directory is no checkpoint (TF: yes)
-
-
-def test_get_checkpoint_mtimes(files):
-    os.utime(files / "model.ckpt-10.index", ns=(0, 1_700_000_000_250_000_000))
-    os.utime(files / "v1.ckpt", ns=(0, 1_600_000_000_000_000_000))
-    names = ["model.ckpt-10", "model.ckpt-2", "v1.ckpt"]
-    assert get_checkpoint_mtimes([files / n for n in names]) == [1_700_000_000.25, 1.6e9]
-
-
-REMOVED = {  # (prefix, format version): the files it removes
-    ("model.ckpt-1", 2): {f"model.ckpt-1.{x}" for x in ("index", "data-00000-of-00001", "meta")},
-    ("model.ckpt-10", 2): {
-        f"model.ckpt-10.{x}"
-        for x in ("index", "data-00000-of-00002", "data-00001-of-00002", "meta")
-    },
-    ("v1.ckpt", 1): {"v1.ckpt"},
-    ("v1s-?????-of-00002", 1): {"v1s-00000-of-00002", "v1s-00001-of-00002", "v1s.meta"},
-    ("missing", 2): set(),
-}
-
-
-@pytest.mark.parametrize("prefix, version", REMOVED, ids=[p for p, _ in REMOVED])
-def test_remove_checkpoint(files, prefix, version):
-    before = set(os.listdir(files))
-    remove_checkpoint(files / prefix, version)
-    assert before - set(os.listdir(files)) == REMOVED[prefix, version]
-
-
-# --- TensorFlow, both ways ------------------------------------------------------------------
-
-
-@pytest.mark.tf
-def test_tensorflow_reads_what_we_write(tf, tmp_path, monkeypatch):
-    paths = [_v2(tmp_path / f"model.ckpt-{i}") for i in (1, 2)]
-    cases = [
-        dict(all_model_checkpoint_paths=paths),
-        dict(all_model_checkpoint_paths=paths, all_model_checkpoint_timestamps=[1.5, 2.5],
-             last_preserved_timestamp=0.75),
-        dict(all_model_checkpoint_paths=paths, save_relative_paths=True),
-    ]  # fmt: skip
-    for kwargs in cases:
-        update_checkpoint_state(tmp_path, paths[-1], **kwargs)
-        ours = (tmp_path / "checkpoint").read_bytes()
-        assert _fields(tf.train.get_checkpoint_state(str(tmp_path))) == _fields(
-            get_checkpoint_state(tmp_path)
-        )
-        assert tf.train.latest_checkpoint(str(tmp_path)) == latest_checkpoint(tmp_path)
-        if not kwargs.get("save_relative_paths"):
-            kwargs = {k: v for k, v in kwargs.items() if k != "save_relative_paths"}
-            tf.compat.v1.train.update_checkpoint_state(str(tmp_path), paths[-1], **kwargs)
-            assert (tmp_path / "checkpoint").read_bytes() == ours  # byte for byte
-    monkeypatch.chdir(tmp_path.parent)  # relative save_dir, cwd-relative paths (Saver style)
-    rel = [os.path.join(tmp_path.name, os.path.basename(p)) for p in paths]
-    update_checkpoint_state(tmp_path.name, rel[-1], rel)
-    ours = (tmp_path / "checkpoint").read_bytes()
-    tf.compat.v1.train.update_checkpoint_state(tmp_path.name, rel[-1], list(rel))
-    assert (tmp_path / "checkpoint").read_bytes() == ours
-    assert latest_checkpoint(tmp_path.name) == tf.train.latest_checkpoint(tmp_path.name) == rel[1]
-
-
-@pytest.mark.tf
-def test_we_read_what_tensorflow_writes(tf, tmp_path):
-    v = tf.Variable(1.0)
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=v), str(tmp_path), max_to_keep=2)
-    for _ in range(3):
-        manager.save()
-    assert _fields(get_checkpoint_state(tmp_path)) == _fields(
-        tf.train.get_checkpoint_state(str(tmp_path))
-    )
-    assert len(get_checkpoint_state(tmp_path).all_model_checkpoint_timestamps) == 2
-    assert latest_checkpoint(tmp_path) == tf.train.latest_checkpoint(str(tmp_path))
-    tf_mtimes = tf.compat.v1.train.get_checkpoint_mtimes([manager.latest_checkpoint])
-    assert [t // 1 for t in get_checkpoint_mtimes([manager.latest_checkpoint])] == tf_mtimes
-    tf.compat.v1.train.update_checkpoint_state(
-        str(tmp_path), "ckpt-9", ["ckpt-8"], all_model_checkpoint_timestamps=[8.0, 9.0],
-        last_preserved_timestamp=7.0, latest_filename="other",
-    )  # fmt: skip
-    assert _fields(get_checkpoint_state(tmp_path, "other")) == _fields(
-        tf.train.get_checkpoint_state(str(tmp_path), "other")
-    )
-
-
-@pytest.mark.tf
-def test_tensorflow_file_helpers_agree(tf, files):
-    for name, expected in EXISTS.items():
-        assert tf.compat.v1.train.checkpoint_exists(str(files / name)) is expected, name
-    for (prefix, version), removed in REMOVED.items():
-        before = set(os.listdir(files))
-        tf.compat.v1.train.remove_checkpoint(str(files / prefix), version)
-        assert before - set(os.listdir(files)) == removed, prefix
-
-
-@pytest.mark.tf
-def test_tensorflow_falls_into_the_traps_we_avoid(tf, tmp_path):
-    """Moved directory and a state file taken for a V1 checkpoint (documentation by test)."""
-    old, new = tmp_path / "old", tmp_path / "new"
-    old.mkdir()
-    update_checkpoint_state(old, _v2(old / "m-1"))
-    old.rename(new)
-    assert tf.train.latest_checkpoint(str(new)) is None
-    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "checkpoint"\n')
-    assert tf.train.latest_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint")
-
-
-# --- real files ------------------------------------------------------------------------------
-
-
-def test_real_foreign_absolute_paths(realdata):
-    d = realdata / "serving_bad_half_plus_two" / "00000123"
-    with pytest.warns(StateFileWarning, match="/tmp/bad_half_plus_two/00000123/export"):
-        assert latest_checkpoint(d) == str(d / "export")
-
-
-def test_real_prefix_named_checkpoint(realdata):
-    d = realdata / "tfx_keras_tuner_tf2_ckpt"
-    assert latest_checkpoint(d) == str(d / "checkpoint")
-
-
-@pytest.mark.tf
-def test_real_state_files_agree_with_tensorflow(tf, realdata):
-    dirs = sorted(p.parent for p in realdata.glob("**/checkpoint") if p.is_file())
-    assert len(dirs) >= 7
-    for d in dirs:
-        expected = tf.train.latest_checkpoint(str(d))
-        if expected is None:  # only the foreign-path file: we recover it
-            assert d.parent.name == "serving_bad_half_plus_two"
-            continue
-        assert latest_checkpoint(d) == expected, d
-        assert _fields(get_checkpoint_state(d)) == _fields(tf.train.get_checkpoint_state(str(d)))
-
-
-# --- layering --------------------------------------------------------------------------------
-
-
-def test_state_module_is_tensorflow_free():
-    tree = ast.parse(Path(st_mod.__file__).read_text())
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    ours = {m for m in imported if m.split(".")[0] == "legacy_saver"}
-    assert ours == {
-        "legacy_saver.errors",
-        "legacy_saver.bundle.protos",
-        "legacy_saver.bundle.fileio",
-        "legacy_saver.checkpoint_files",
-    }
-    assert not any(m.split(".")[0] == "tensorflow" for m in imported)
-    code = "import sys, legacy_saver.state; assert 'tensorflow' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

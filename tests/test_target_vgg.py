@@ -10,16 +10,13 @@ of slim's logits. Full size (about 550 MB of weights), so one run only.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from converters.api import tf1_to_tf2
 from converters.rules import load_rules
 from legacy_saver.bundle import load_checkpoint
-
-TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
+from tests.helpers.paths import TESTDATA
 
 RULES = TESTDATA / "rules" / "vgg16_slim_to_keras.toml"
 

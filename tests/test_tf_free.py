@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REALDATA, ROOT
+
+from tests.helpers.paths import REALDATA, ROOT
 
 BLOCKER = """
 import sys

@@ -12,7 +12,6 @@
 * ``write_table``: a LevelDB table framed by hand with valid checksums, in any
   key order, so that crafted indexes get past the block crc.
 
-The tests at the bottom check the helpers themselves.
 """
 
 from __future__ import annotations
@@ -26,9 +25,8 @@ from typing import Any
 
 import ml_dtypes
 import numpy as np
-import pytest
 
-from legacy_saver import BundleWriter, CheckpointError, DType, load_checkpoint
+from legacy_saver import BundleWriter, CheckpointError, load_checkpoint
 from legacy_saver.bundle.block import BlockBuilder
 from legacy_saver.bundle.coding import crc32c, encode_fixed32, mask_crc
 from legacy_saver.bundle.protos import BundleHeaderProto
@@ -248,40 +246,3 @@ def header_bytes(
     header.version.min_consumer = min_consumer
     header.version.bad_consumers.extend(bad_consumers)
     return bytes(header.SerializeToString())
-
-
-# -- tests of the helpers ----------------------------------------------------
-
-
-def test_every_dtype_checkpoint_round_trips(tmp_path):
-    prefix = str(tmp_path / "all")
-    oracle = write_every_dtype(prefix)
-    dtypes = {load_checkpoint(prefix).dtype(k) for k in oracle}
-    assert {DType.STRING, DType.BFLOAT16, DType.FLOAT16, DType.COMPLEX64, DType.BOOL} <= dtypes
-    assert check_outcome(prefix, oracle, prefix + ".index") == "benign"
-    assert os.path.getsize(prefix + ".data-00001-of-00002") > 0
-
-
-def test_check_outcome_catches_a_silent_wrong_value(tmp_path):
-    prefix = str(tmp_path / "all")
-    oracle = write_every_dtype(prefix)
-    wrong = dict(oracle, **{"num/f32": oracle["num/f32"] + 1})
-    with pytest.raises(AssertionError, match="silent wrong value"):
-        check_outcome(prefix, wrong, prefix + ".index")
-
-
-def test_hand_framed_table_reads_back(tmp_path):
-    path = str(tmp_path / "t.index")
-    write_table(path, [(b"", header_bytes())])
-    from legacy_saver.bundle import BundleReader
-
-    assert BundleReader(str(tmp_path / "t")).keys() == []
-
-
-def test_guard_stops_a_hang():
-    def spin() -> None:
-        while True:
-            pass
-
-    with pytest.raises(Hang):
-        guarded(spin, timeout_s=1)

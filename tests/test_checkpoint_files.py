@@ -1,0 +1,84 @@
+"""``checkpoint_exists``, ``get_checkpoint_mtimes``, ``remove_checkpoint``, ours and TF's."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from legacy_saver.state import (
+    checkpoint_exists,
+    get_checkpoint_mtimes,
+    remove_checkpoint,
+)
+from tests.helpers.fake_files import fake_v2 as _v2
+
+# A warning nobody asked for is a bug: every expected one is caught with pytest.warns.
+pytestmark = pytest.mark.filterwarnings("error::legacy_saver.state.StateFileWarning")
+
+
+# --- checkpoint files ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def files(tmp_path):
+    _v2(tmp_path / "model.ckpt-1")
+    _v2(tmp_path / "model.ckpt-10", shards=2)
+    (tmp_path / "model.ckpt-1.meta").write_bytes(b"m")
+    (tmp_path / "model.ckpt-10.meta").write_bytes(b"m")
+    (tmp_path / "v1.ckpt").write_bytes(b"1")
+    (tmp_path / "v1s-00000-of-00002").write_bytes(b"1")
+    (tmp_path / "v1s-00001-of-00002").write_bytes(b"1")
+    (tmp_path / "v1s.meta").write_bytes(b"m")
+    (tmp_path / "adir").mkdir()
+    return tmp_path
+
+
+EXISTS = {
+    "model.ckpt-1": True, "model.ckpt-10": True, "model.ckpt-1?": True, "model.ckpt-*": True,
+    "model.ckpt-2": False, "model.ckpt": False, "v1.ckpt": True, "v1s-?????-of-00002": True,
+    "v1s-00001-of-00002": True, "v1.ck*": True, "nope*": False,
+}  # fmt: skip
+
+
+def test_checkpoint_exists(files):
+    for name, expected in EXISTS.items():
+        assert checkpoint_exists(files / name) is expected, name
+    assert checkpoint_exists(files / "v1s")  # a bare V1 prefix finds its shards (TF: no)
+    assert not checkpoint_exists(files / "adir")  # a directory is no checkpoint (TF: yes)
+
+
+def test_get_checkpoint_mtimes(files):
+    os.utime(files / "model.ckpt-10.index", ns=(0, 1_700_000_000_250_000_000))
+    os.utime(files / "v1.ckpt", ns=(0, 1_600_000_000_000_000_000))
+    names = ["model.ckpt-10", "model.ckpt-2", "v1.ckpt"]
+    assert get_checkpoint_mtimes([files / n for n in names]) == [1_700_000_000.25, 1.6e9]
+
+
+REMOVED = {  # (prefix, format version): the files it removes
+    ("model.ckpt-1", 2): {f"model.ckpt-1.{x}" for x in ("index", "data-00000-of-00001", "meta")},
+    ("model.ckpt-10", 2): {
+        f"model.ckpt-10.{x}"
+        for x in ("index", "data-00000-of-00002", "data-00001-of-00002", "meta")
+    },
+    ("v1.ckpt", 1): {"v1.ckpt"},
+    ("v1s-?????-of-00002", 1): {"v1s-00000-of-00002", "v1s-00001-of-00002", "v1s.meta"},
+    ("missing", 2): set(),
+}
+
+
+@pytest.mark.parametrize("prefix, version", REMOVED, ids=[p for p, _ in REMOVED])
+def test_remove_checkpoint(files, prefix, version):
+    before = set(os.listdir(files))
+    remove_checkpoint(files / prefix, version)
+    assert before - set(os.listdir(files)) == REMOVED[prefix, version]
+
+
+@pytest.mark.tf
+def test_tensorflow_file_helpers_agree(tf, files):
+    for name, expected in EXISTS.items():
+        assert tf.compat.v1.train.checkpoint_exists(str(files / name)) is expected, name
+    for (prefix, version), removed in REMOVED.items():
+        before = set(os.listdir(files))
+        tf.compat.v1.train.remove_checkpoint(str(files / prefix), version)
+        assert before - set(os.listdir(files)) == removed, prefix
