@@ -31,12 +31,11 @@ import numpy as np
 from legacy_saver.bundle import BundleWriter, CheckpointReader
 from legacy_saver.bundle.coding import unmask_crc
 from legacy_saver.bundle.entry import BundleEntry
-from legacy_saver.bundle.fileio import copy_file_atomic, temp_name
-from legacy_saver.bundle.reader import data_path, index_path
+from legacy_saver.bundle.fileio import copy_file_atomic
+from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY, data_path, index_path, temp_path
 from legacy_saver.bundle.writer import write_index
 from legacy_saver.errors import CheckpointError, CorruptCheckpointError
 
-from .names import OBJECT_GRAPH_KEY
 from .plan import Action, Plan
 from .rules import apply_transform
 
@@ -199,7 +198,7 @@ def _link(
         os.makedirs(directory, exist_ok=True)
     entries: dict[str, BundleEntry] = {}
     if extras:  # the new tensors go to one extra shard, written by BundleWriter
-        tmp = temp_name(dst)
+        tmp = temp_path(dst)
         with BundleWriter(tmp, fsync=fsync) as writer:
             for key, value in extras.items():
                 writer.add(key, value)

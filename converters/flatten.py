@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY
 from legacy_saver.errors import CheckpointError
 
-from .names import ATTRIBUTES, OBJECT_GRAPH_KEY, VARIABLE_VALUE, tf1_slot_suffix
+from .names import ATTRIBUTES, VARIABLE_VALUE, tf1_slot_suffix
 from .object_graph import SavedAttribute, parse_object_graph
 from .plan import Action, Dropped, Plan, Transform
 from .rules import Rule, apply_rules

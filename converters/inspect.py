@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from legacy_saver.bundle import CheckpointReader, DType, load_checkpoint
-from legacy_saver.bundle.checkpoint import OBJECT_GRAPH_KEY
+from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY
 
 SCHEMA = "legacy-ckpt/inspect/1"
 JSON_VALUE_MAX_ELEMENTS = 1000  # larger tensors get statistics, not values, in JSON

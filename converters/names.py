@@ -24,7 +24,6 @@ ESCAPE_CHAR = "."  # trackable/base.py: object-graph local names escape "." and 
 ATTRIBUTES = ".ATTRIBUTES"
 OPTIMIZER_SLOT = ".OPTIMIZER_SLOT"
 VARIABLE_VALUE = "VARIABLE_VALUE"
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 # TF1 suffix -> TF2 slot names in creation order (tf.compat.v1.train optimizers).
 TF1_SLOTS: dict[str, tuple[str, ...]] = {

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from legacy_saver.bundle import CheckpointReader, load_checkpoint
+from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY
 
 from .flatten import plan_identity, plan_tf2_to_tf1
-from .names import OBJECT_GRAPH_KEY
 from .plan import Plan
 from .rules import Rule, apply_transform
 from .structural import plan_structural

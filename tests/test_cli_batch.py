@@ -20,6 +20,7 @@ import pytest
 from converters.batch.discover import MANIFEST_NAME
 from converters.cli import main
 from legacy_saver.bundle import BundleWriter, load_checkpoint
+from legacy_saver.bundle.naming import is_temp
 from tests.helpers.paths import cli_command
 
 BATCH_KEYS = {"schema", "src_root", "dst_root", "converted", "skipped", "failed", "bytes",
@@ -115,7 +116,7 @@ def test_batch_mixed_tree(realdata, tmp_path, capsys):
     assert {k: v["status"] for k, v in entries.items()} == {
         k: ("failed" if k.startswith("f_") else "done") for k in status
     }
-    assert all(not list(dst.rglob(f"*{m}*")) for m in (".tempstate", ".legacy-ckpt-tmp"))
+    assert not [p for p in dst.rglob("*") if is_temp(p.name)]
 
     code, out = batch_json(capsys, str(src), str(dst), "-j", "1")  # resume
     assert code == 1 and (out["converted"], out["skipped"], out["failed"]) == (0, 4, 1)
@@ -181,7 +182,7 @@ def test_batch_killed_then_resumed_equals_uninterrupted(realdata, tmp_path, caps
 def _wait_for_temp_file(proc: subprocess.Popen, directory: Path, timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if directory.is_dir() and any(".tempstate" in p.name for p in directory.iterdir()):
+        if directory.is_dir() and any(is_temp(p.name) for p in directory.iterdir()):
             return True
         time.sleep(0.002)
     return False

@@ -26,6 +26,7 @@ import pytest
 from legacy_saver import BundleWriter, load_checkpoint
 from legacy_saver.bundle import fileio as fileio_module
 from legacy_saver.bundle import writer as writer_module
+from legacy_saver.bundle.naming import is_temp
 from tests.helpers.cases import check_outcome
 from tests.helpers.crash import (
     Crash,
@@ -53,7 +54,7 @@ def _write(prefix: str, values: dict[str, np.ndarray], shards: int, fsync: bool 
 
 
 def _final_files(d: str, base: str) -> list[str]:
-    return sorted(n for n in os.listdir(d) if n.startswith(base + ".") and ".tempstate" not in n)
+    return sorted(n for n in os.listdir(d) if n.startswith(base + ".") and not is_temp(n))
 
 
 @pytest.mark.parametrize("shards", [1, 3])
@@ -112,8 +113,8 @@ def test_bundle_writer_leaves_only_temp_names_after_a_crash(tmp_path):
     leftovers = []
 
     def check(d: str, k: int, ops: list[tuple[str, str]]) -> None:
-        leftovers.extend(n for n in os.listdir(d) if ".tempstate" in n)
-        assert all(".tempstate" in n or n.startswith("a.") for n in os.listdir(d))
+        leftovers.extend(n for n in os.listdir(d) if is_temp(n))
+        assert all(is_temp(n) or n.startswith("a.") for n in os.listdir(d))
 
     replay_every_crash(
         str(tmp_path),
@@ -129,7 +130,7 @@ def test_recorder_really_stops_the_cleanup(tmp_path):
     """A crash must not run ``abandon()``'s removals (a killed process cannot)."""
     with recording(Recorder(crash_at=2), [writer_module, fileio_module]), pytest.raises(Crash):
         _write(str(tmp_path / "x"), _values(4), 2)
-    assert any(".tempstate" in n for n in os.listdir(tmp_path))
+    assert any(is_temp(n) for n in os.listdir(tmp_path))
     with pytest.raises(Exception):  # noqa: B017 - anything but success
         load_checkpoint(str(tmp_path / "x"))
 
@@ -251,7 +252,7 @@ def test_conversion_crash_at_every_operation(tmp_path, link):
         if os.path.exists(dst + ".index"):
             assert check_outcome(dst, oracle, "out.index") == "benign", f"crash {k}"
         for name in os.listdir(d):
-            if name.startswith("out.") and ".tempstate" not in name:
+            if name.startswith("out.") and not is_temp(name):
                 with open(os.path.join(d, name), "rb") as f:
                     assert f.read() == reference[name], f"crash {k}: {name} is partial"
         convert(d)  # running the conversion again repairs everything

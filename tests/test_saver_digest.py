@@ -47,7 +47,13 @@ def test_no_manifest_by_default(graph, tf, tmp_path):
     saver.restore(sess, path)
 
 
-def test_retention_and_digest_agree_on_the_suffix():
-    from legacy_saver import checkpoint_files, digest
+def test_retention_removes_the_digest_manifest(tmp_path):
+    from legacy_saver.bundle import files
+    from legacy_saver.bundle.naming import digest_path
 
-    assert checkpoint_files.DIGEST_SUFFIX == digest.DIGEST_SUFFIX
+    prefix = str(tmp_path / "m-1")
+    for suffix in (".index", ".data-00000-of-00001", ".meta"):
+        open(prefix + suffix, "wb").close()
+    open(digest_path(prefix), "wb").close()
+    files.remove_checkpoint(prefix)
+    assert os.listdir(tmp_path) == []

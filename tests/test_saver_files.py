@@ -15,7 +15,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from legacy_saver import state  # noqa: E402
+from legacy_saver.bundle import state  # noqa: E402
 from legacy_saver.saver import Saver, atomic  # noqa: E402
 from tests.helpers.paths import ROOT  # noqa: E402
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from legacy_saver import state as st_mod
+from legacy_saver.bundle import state as st_mod
 from legacy_saver.bundle.protos import CheckpointState
 from legacy_saver.errors import CheckpointNotFoundError, StateFileError
 from legacy_saver.state import (

@@ -10,12 +10,7 @@ import pytest
 
 from tests.helpers.paths import ROOT
 
-FORMAT_LAYER = [
-    "legacy_saver/bundle",
-    "legacy_saver/state.py",
-    "legacy_saver/checkpoint_files.py",
-    "legacy_saver/errors.py",
-]
+FORMAT_LAYER = ["legacy_saver/bundle", "legacy_saver/errors.py"]
 
 
 @pytest.mark.slow

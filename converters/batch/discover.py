@@ -18,18 +18,14 @@ Listing goes through fsspec, so local paths, ``file://``, ``s3://`` and
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from legacy_saver.bundle.naming import STATE_FILENAME, is_temp_path, parse_data_name, parse_v1_shard
 from legacy_saver.bundle.table_format import FOOTER_BYTES, TABLE_MAGIC
 
-STATE_FILENAME = "checkpoint"
 MANIFEST_NAME = "legacy-ckpt-manifest.json"
-_DATA = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
-_V1_SHARD = re.compile(r"^(?P<prefix>.+)-\d{5}-of-\d{5}$")
-_TEMP_MARKERS = (".tempstate", ".legacy-ckpt-tmp")
 
 
 @dataclass(frozen=True)
@@ -82,7 +78,7 @@ def list_files(fs: Any, root: str, exclude: str | None = None) -> list[FileInfo]
         rel = posixpath.relpath(path, root) if root else path
         if exclude and (rel == exclude or rel.startswith(exclude + "/")):
             continue
-        if rel.split("/")[-1] == MANIFEST_NAME or any(m in rel for m in _TEMP_MARKERS):
+        if rel.split("/")[-1] == MANIFEST_NAME or is_temp_path(rel):
             continue
         version = (
             info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
@@ -115,9 +111,9 @@ def discover(fs: Any, root: str, *, exclude: str | None = None) -> Discovery:
 def _v2_items(files: list[FileInfo], by_rel: dict[str, FileInfo], claimed: set[str]) -> list[Item]:
     shards: dict[str, list[FileInfo]] = {}
     for f in files:
-        m = _DATA.match(f.rel)
-        if m:
-            shards.setdefault(m["prefix"], []).append(f)
+        parsed = parse_data_name(f.rel)
+        if parsed:
+            shards.setdefault(parsed[0], []).append(f)
     items = []
     for f in files:
         if not f.rel.endswith(".index"):
@@ -142,8 +138,8 @@ def _v1_items(
             continue
         if not _has_table_magic(fs, posixpath.join(root, f.rel) if root else f.rel, f.size):
             continue
-        m = _V1_SHARD.match(f.rel)
-        groups.setdefault(m["prefix"] if m else f.rel, []).append(f)
+        parsed = parse_v1_shard(f.rel)
+        groups.setdefault(parsed[0] if parsed else f.rel, []).append(f)
     return [
         _item(p, "v1", tuple(sorted(g, key=lambda s: s.rel)), by_rel, claimed)
         for p, g in groups.items()

@@ -12,12 +12,13 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
+from legacy_saver.bundle.naming import STATE_FILENAME
 from legacy_saver.bundle.protos import CheckpointState
+from legacy_saver.bundle.state import decode_state, encode_state
 from legacy_saver.errors import StateFileError
-from legacy_saver.state import decode_state, encode_state
 
 from . import transfer
-from .discover import STATE_FILENAME, Discovery
+from .discover import Discovery
 from .manifest import DONE, Manifest, write_atomic
 
 

@@ -5,22 +5,19 @@ converting into a local temporary directory and uploading the result with
 fsspec ``put``, data shards first and the ``.index`` last. Object stores make
 each object appear whole or not at all, and a checkpoint exists when its
 ``.index`` does, so a killed upload leaves no checkpoint under the final name,
-just as the local temp-file-and-rename does. (The storage seam in
-``legacy_saver.bundle.storage`` stays read-only.)
+just as the local temp-file-and-rename does.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Any
 
-from legacy_saver.bundle.fileio import TEMP_INFIX
+from legacy_saver.bundle.files import files_of
+from legacy_saver.bundle.naming import TF_TEMP_MARKER, is_url, local_path, parse_temp
 
-
-def is_url(path: str) -> bool:
-    """True for fsspec URLs other than ``file://`` (those are plain paths)."""
-    return "://" in path and not path.startswith("file://")
+__all__ = ["checkpoint_outputs", "download", "fs_for", "is_url", "local_path",
+           "remove_stale_temps", "upload"]  # fmt: skip
 
 
 def fs_for(path: str) -> tuple[Any, str]:
@@ -30,33 +27,31 @@ def fs_for(path: str) -> tuple[Any, str]:
     return fsspec.core.url_to_fs(path)  # type: ignore[no-any-return]
 
 
-def local_path(path: str) -> str:
-    return path[len("file://") :] if path.startswith("file://") else path
-
-
 def remove_stale_temps(prefix: str) -> list[str]:
-    """Delete temporary files a killed writer left beside ``prefix``."""
+    """Delete temporary files a killed writer left beside ``prefix`` (exact names only:
+    ``naming.parse_temp`` of the prefix's own basename, or TensorFlow's ``.tempstate``)."""
     directory, base = os.path.split(prefix)
-    patterns = [
-        glob.escape(prefix) + "*.tempstate*",  # BundleWriter's data/index temporaries
-        os.path.join(glob.escape(directory), "." + glob.escape(base) + f"*{TEMP_INFIX}*"),
-    ]
+    try:
+        names = os.listdir(directory or ".")
+    except FileNotFoundError:
+        return []
     removed = []
-    for pattern in patterns:
-        for path in glob.glob(pattern):
-            os.remove(path)
-            removed.append(path)
+    for name in names:
+        parsed = parse_temp(name)
+        ours = parsed is not None and parsed.base == base
+        tf_temp = name.startswith(base + ".") and TF_TEMP_MARKER in name
+        if ours or tf_temp:
+            path = os.path.join(directory, name)
+            if os.path.isfile(path):
+                os.remove(path)
+                removed.append(path)
     return removed
 
 
 def checkpoint_outputs(prefix: str) -> list[str]:
-    """The final-named files of the V2 checkpoint (and .meta) at local ``prefix``."""
-    names = glob.glob(glob.escape(prefix) + ".data-[0-9]*-of-[0-9]*")
-    names = sorted(n for n in names if ".tempstate" not in n)
-    for suffix in (".meta", ".index"):
-        if os.path.exists(prefix + suffix):
-            names.append(prefix + suffix)
-    return names  # the .index last: upload order
+    """The final-named files of the V2 checkpoint (and .meta) at local ``prefix``, the
+    ``.index`` last (upload order)."""
+    return [p for p in files_of(prefix) if not p.endswith(".sha256")]
 
 
 def download(fs: Any, root: str, rels: list[str], local_root: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY
 from legacy_saver.errors import RestoreMismatchError, UnsupportedFeatureError
 
 from ..names import OptimizerName, classify_optimizer_names
@@ -32,7 +33,6 @@ from .collect import (
 from .optimizer import GLOBAL_STEP, UNSUPPORTED_MEANINGS, is_beta_power, steps_from_beta_power
 
 OPTIMIZER_MODES = ("keep", "drop")
-_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _IDENTITY = Transform()
 Rules = list[Rule] | tuple[Rule, ...] | None
 
@@ -68,7 +68,7 @@ def plan_for_target(
     spec = collect_target(target)
     plan = Plan(object_graph=spec.object_graph)
     where = getattr(source, "prefix", "the source checkpoint")
-    keys = [k for k in source.keys() if k != _OBJECT_GRAPH_KEY]
+    keys = [k for k in source.keys() if k != OBJECT_GRAPH_KEY]
     opt_names = classify_optimizer_names(keys)
     pool = _candidates(source, [k for k in keys if k not in opt_names], rules, plan)
     by_role = _by_role(spec)

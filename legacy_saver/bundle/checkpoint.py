@@ -10,19 +10,16 @@ its only checkpoint), a file of a checkpoint (``.index``, ``.data-*``,
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import CheckpointNotFoundError, TensorNotFoundError
 from .dtypes import DType
-from .reader import BundleReader, index_path
+from .naming import OBJECT_GRAPH_KEY, checkpoint_prefix_of, index_path, is_temp
+from .reader import BundleReader
 from .storage import LOCAL, Storage, storage_for
 from .v1 import V1Reader, v1_files
-
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-_FILE_SUFFIX = re.compile(r"\.(index|meta|data-\d{5}-of-\d{5})$")
 
 
 @dataclass
@@ -44,10 +41,10 @@ def resolve_checkpoint(
     notes: list[str] = []
     if storage is LOCAL and os.path.isdir(text):
         text, notes = _from_directory(text)
-    match = _FILE_SUFFIX.search(text)
-    if match and not storage.exists(index_path(text)):
-        notes.append(f"{text} is a file of checkpoint {text[: match.start()]}; using the prefix")
-        text = text[: match.start()]
+    owner = checkpoint_prefix_of(text)
+    if owner is not None and not storage.exists(index_path(text)):
+        notes.append(f"{text} is a file of checkpoint {owner}; using the prefix")
+        text = owner
     if storage.exists(index_path(text)):
         return ResolvedPath(text, 2, notes=notes)
     files = v1_files(text, storage)
@@ -68,15 +65,19 @@ def _is_table(storage: Storage, path: str) -> bool:
 
 
 def _from_directory(directory: str) -> tuple[str, list[str]]:
-    from .. import state
+    from .state import latest_checkpoint
 
-    latest = state.latest_checkpoint(directory)
+    latest = latest_checkpoint(directory)
     if latest is not None:
         return latest, []
     saved_model = os.path.join(directory, "variables", "variables")
     if os.path.exists(index_path(saved_model)):
         return saved_model, [f"{directory} is a SavedModel; reading its variables"]
-    prefixes = sorted(p[: -len(".index")] for p in os.listdir(directory) if p.endswith(".index"))
+    prefixes = sorted(
+        p[: -len(".index")]
+        for p in os.listdir(directory)
+        if p.endswith(".index") and not is_temp(p)
+    )
     if len(prefixes) == 1:
         prefix = os.path.join(directory, prefixes[0])
         return prefix, [f"{directory} has no checkpoint state file; using its only checkpoint"]
@@ -94,7 +95,11 @@ def _not_found_message(text: str, storage: Storage) -> str:
     if storage is LOCAL and os.path.isdir(directory):
         base = os.path.basename(text)
         near = sorted(
-            {_FILE_SUFFIX.sub("", p) for p in os.listdir(directory) if p.startswith(base[:3])}
+            {
+                checkpoint_prefix_of(p) or p
+                for p in os.listdir(directory)
+                if p.startswith(base[:3]) and not is_temp(p)
+            }
         )
         if near:
             message += f"; {directory} has: {', '.join(near[:5])}"

@@ -5,10 +5,9 @@ fsynced, renamed over the final name (``os.replace`` is atomic on POSIX), and
 then the directory is fsynced so the rename itself survives a power cut.
 Readers therefore see the old file or the new one, whole, never a mixture.
 
-Temporary names are ``.<basename>.tmp-<pid>-<tag>``: hidden, never matching a
-checkpoint pattern, and carrying the writer's pid so that a later save can tell
-a dead process's leftovers from a live writer's (``legacy_saver.saver.atomic``
-sweeps them).
+Temporary names come from ``naming.temp_path`` (``.<basename>.tmp-<pid>-<tag>``):
+hidden, never a checkpoint name, recognised by ``naming.is_temp`` everywhere files are
+listed.
 """
 
 from __future__ import annotations
@@ -17,14 +16,13 @@ import contextlib
 import errno
 import mmap
 import os
-import secrets
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from .coding import crc32c
+from .naming import temp_path
 
-TEMP_INFIX = ".tmp-"
 COPY_BUFFER_BYTES = 16 << 20  # copy_range's buffer where the kernel cannot copy
 EARLY_FLUSH_BYTES = 256 << 20  # EarlyFlush: start writeback after this many new bytes
 CRC_WINDOW_BYTES = 64 << 20  # file_crc32c: mapped at a time (bounds the RSS it shows)
@@ -36,12 +34,6 @@ _NO_KERNEL_COPY = {
     errno.EBADF,
     errno.ETXTBSY,
 }
-
-
-def temp_name(path: str) -> str:
-    """A fresh temporary name beside ``path`` (same directory, so rename is atomic)."""
-    directory, base = os.path.split(path)
-    return os.path.join(directory, f".{base}{TEMP_INFIX}{os.getpid()}-{secrets.token_hex(4)}")
 
 
 def fsync_dir(path: str) -> None:
@@ -110,7 +102,7 @@ def _replacing(path: str, temp: str | None, fsync: bool) -> Iterator[str]:
     """Yields a fresh temporary name beside ``path`` for the body to create and
     fill; then renames it over ``path`` and fsyncs the directory, or removes it
     if the body (or the rename) failed."""
-    temp = temp or temp_name(path)
+    temp = temp or temp_path(path)
     try:
         yield temp
         os.replace(temp, path)

@@ -23,6 +23,7 @@ from ..errors import (
 from .coding import DecodeError, crc32c, unmask_crc
 from .dtypes import DType
 from .entry import BundleEntry, Extent
+from .naming import data_path, index_path
 from .ordered_code import slice_key
 from .protos import ENDIAN_BIG, ENDIAN_LITTLE, BundleHeaderProto
 from .storage import Storage, storage_for
@@ -33,14 +34,6 @@ HEADER_KEY = b""
 BUNDLE_VERSION = 1  # tensor_bundle.cc kTensorBundleVersion: what this reader understands
 MAX_SHARDS = 1_000_000
 READ_CHUNK_BYTES = 64 << 20  # read big tensors in pieces so one read() never copies 2 GB
-
-
-def index_path(prefix: str) -> str:
-    return f"{prefix}.index"
-
-
-def data_path(prefix: str, shard: int, num_shards: int) -> str:
-    return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
 
 
 def _decode_key(key: bytes) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any, BinaryIO, Protocol
 
+from .naming import is_url, local_path
+
 
 class Storage(Protocol):
     def size(self, path: str) -> int: ...
@@ -63,11 +65,9 @@ def storage_for(path: str | os.PathLike[str]) -> tuple[Storage, str]:
     """Pick the storage for ``path``: a URL with a scheme goes through fsspec
     (imported only then), anything else is local."""
     text = os.fspath(path)
-    if "://" in text and not text.startswith("file://"):
+    if is_url(text):
         import fsspec
 
         fs, inner = fsspec.core.url_to_fs(text)
         return FsspecStorage(fs), inner
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    return LOCAL, text
+    return LOCAL, local_path(text)

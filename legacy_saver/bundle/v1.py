@@ -10,22 +10,18 @@ data as a ``TensorProto`` with typed repeated fields
 
 from __future__ import annotations
 
-import glob
-import os
-import re
-
 import numpy as np
 
 from ..errors import CorruptCheckpointError, TensorNotFoundError, UnsupportedFeatureError
 from .coding import DecodeError
 from .dtypes import DType, dtype_from_enum
 from .entry import Extent, decode_extents, decode_shape
+from .files import checkpoint_files
+from .naming import INDEX_SUFFIX, strip_v1_shard
 from .ordered_code import slice_key
 from .protos import SavedTensorSlices
 from .storage import LOCAL, Storage
 from .table import TableReader
-
-_SHARD_RE = re.compile(r"-\d{5}-of-(\d{5})$")
 
 # TensorProto field holding each dtype's values when tensor_content is empty.
 _FIELD = {
@@ -44,12 +40,8 @@ def v1_files(path: str, storage: Storage = LOCAL) -> list[str]:
     """The files of a V1 checkpoint named ``path``: the file itself, or its
     ``-?????-of-NNNNN`` shards (``path`` may also be such a pattern or shard)."""
     if storage is LOCAL:
-        if os.path.isfile(path):
-            return [path]
-        base = _SHARD_RE.sub("", path.replace("?????", "00000"))
-        return sorted(
-            glob.glob(glob.escape(base) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]")
-        )
+        found = checkpoint_files(path)  # exact names; the ``?????`` pattern is understood
+        return [] if found and found[0].endswith(INDEX_SUFFIX) else found
     return [path] if storage.exists(path) else []
 
 
@@ -62,7 +54,7 @@ class V1Reader:
         if not files:
             raise ValueError("no V1 checkpoint files given")
         self.files = files
-        self.prefix = _SHARD_RE.sub("", files[0]) if len(files) > 1 else files[0]
+        self.prefix = strip_v1_shard(files[0]) if len(files) > 1 else files[0]
         self._meta: dict[str, tuple[DType | int, tuple[int, ...], list[tuple[Extent, ...]]]] = {}
         self._where: dict[str, str] = {}
         self._tables: dict[str, dict[bytes, bytes]] = {}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 from collections.abc import Mapping
 from typing import BinaryIO
 
@@ -29,13 +28,12 @@ from .coding import crc32c, mask_crc
 from .dtypes import DType, dtype_from_numpy
 from .entry import BundleEntry, Extent
 from .fileio import EarlyFlush, copy_range, file_crc32c, write_bytes_atomic
+from .naming import data_path, index_path, temp_path
 from .ordered_code import slice_key
 from .protos import BundleHeaderProto
-from .reader import BUNDLE_VERSION, data_path, index_path
+from .reader import BUNDLE_VERSION
 from .strings import encode_strings
 from .table import TableBuilder
-
-TEMP_MARKER = ".tempstate"  # TensorFlow's BundleWriter uses the same infix
 
 
 class BundleWriter:
@@ -57,7 +55,7 @@ class BundleWriter:
         self._fsync = fsync
         self._entries: dict[str, BundleEntry] = {}
         self._sizes = [0] * num_shards
-        self._token = secrets.token_hex(8)
+        self._temp_prefix = temp_path(self.prefix)  # every file first goes under this
         self._renamed: list[str] = []
         self._early = EarlyFlush() if fsync else None
         self._state = "open"
@@ -75,7 +73,8 @@ class BundleWriter:
             raise
 
     def _temp(self, final: str) -> str:
-        return f"{final}{TEMP_MARKER}{self._token}"
+        """The temporary name of ``final`` (a file of ``self.prefix``)."""
+        return self._temp_prefix + final[len(self.prefix) :]
 
     # -- adding ------------------------------------------------------------
     def _check_key(self, key: str) -> None:

@@ -13,20 +13,17 @@ Kept apart from ``model.py`` so the rules can be read (and tested) on their own:
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from legacy_saver.bundle import resolve_checkpoint
+from legacy_saver.bundle.naming import META_SUFFIX, parse_v1_shard
 from legacy_saver.errors import CheckpointError, CheckpointNotFoundError
 
 from .portable import read_saved_model
 from .scan import read_meta_graph
 
 __all__ = ["GraphSource", "resolve_source"]
-
-_META = ".meta"
-_V1_SHARD = re.compile(r"-\d{5}-of-(\d{5})$")
 
 
 @dataclass(frozen=True)
@@ -71,22 +68,23 @@ def resolve_source(path: str | os.PathLike[str], checkpoint: Any = None) -> Grap
 def _meta_and_prefix(path: str) -> tuple[str, str | None]:
     if os.path.isdir(path):
         prefix = _latest_if_dir(path)
-        if not os.path.isfile(prefix + _META):
+        if not os.path.isfile(prefix + META_SUFFIX):
             raise CheckpointNotFoundError(
-                f"the latest checkpoint in {path} is {prefix}, but {prefix}{_META} does not exist"
+                f"the latest checkpoint in {path} is {prefix}, "
+                f"but {prefix}{META_SUFFIX} does not exist"
             )
-        return prefix + _META, prefix
-    if path.endswith(_META):
-        return path, path[: -len(_META)]
-    if os.path.isfile(path + _META):
-        return path + _META, path
-    raise CheckpointNotFoundError(f"no meta graph at {path} (nor {path}{_META})")
+        return prefix + META_SUFFIX, prefix
+    if path.endswith(META_SUFFIX):
+        return path, path[: -len(META_SUFFIX)]
+    if os.path.isfile(path + META_SUFFIX):
+        return path + META_SUFFIX, path
+    raise CheckpointNotFoundError(f"no meta graph at {path} (nor {path}{META_SUFFIX})")
 
 
 def _latest_if_dir(path: str) -> str:
     if not os.path.isdir(path):
         return path
-    from legacy_saver.state import latest_checkpoint
+    from legacy_saver.bundle.state import latest_checkpoint
 
     latest = latest_checkpoint(path)
     if latest is None:
@@ -105,5 +103,7 @@ def _existing_prefix(prefix: str) -> str | None:
     except CheckpointError:
         return None
     if resolved.version == 1 and resolved.files and resolved.files[0] != resolved.prefix:
-        return _V1_SHARD.sub(r"-?????-of-\1", resolved.files[0])
+        parsed = parse_v1_shard(resolved.files[0])
+        if parsed is not None:
+            return f"{parsed[0]}-?????-of-{parsed[2]:05d}"
     return resolved.prefix

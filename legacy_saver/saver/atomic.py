@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -25,32 +24,31 @@ from collections.abc import Iterator
 from legacy_saver.bundle.fileio import (
     fdatasync_quietly,
     fsync_dir,
-    temp_name,
     write_bytes_atomic,
 )
+from legacy_saver.bundle.naming import INDEX_SUFFIX, TF_PARTS_SUFFIX, is_url, parse_temp, temp_path
 
-INDEX_SUFFIX = ".index"
-_TEMP = re.compile(r"^\.(?P<base>.+)\.tmp-(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})(?P<rest>.*)$")
 _IN_FLIGHT: set[str] = set()  # tags of this process's saves under way (other threads)
 FLUSH_INTERVAL_S = 0.2  # flushing(): how often files being written are fdatasynced
 
 
 def is_local(path: str) -> bool:
-    return "://" not in path
+    """Plain paths and ``file://`` URLs (callers pass ``naming.local_path`` of them)."""
+    return not is_url(path)
 
 
 def temp_prefix(final_prefix: str) -> str:
     """A fresh temporary prefix beside ``final_prefix``."""
-    temp = temp_name(final_prefix)
+    temp = temp_path(final_prefix)
     _IN_FLIGHT.add(temp.rsplit("-", 1)[1])
     return temp
 
 
 def release(temp: str) -> None:
     """Marks a temporary prefix as finished (committed or abandoned)."""
-    match = _TEMP.match(os.path.basename(temp))
-    if match:
-        _IN_FLIGHT.discard(match["tag"])
+    parsed = parse_temp(os.path.basename(temp))
+    if parsed:
+        _IN_FLIGHT.discard(parsed.tag)
 
 
 def commit(temp: str, final: str, *, fsync: bool = True) -> list[str]:
@@ -71,7 +69,7 @@ def commit(temp: str, final: str, *, fsync: bool = True) -> list[str]:
         target = os.path.join(directory, final_base + name[len(temp_base) :])
         os.replace(os.path.join(directory, name), target)
         moved.append(target)
-    leftover = temp + "_temp"  # a sharded save's parts directory, normally merged away
+    leftover = temp + TF_PARTS_SUFFIX  # a sharded save's parts directory, normally merged away
     if os.path.isdir(leftover):
         shutil.rmtree(leftover, ignore_errors=True)
     if fsync:
@@ -138,8 +136,8 @@ def remove_stale(directory: str) -> list[str]:
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(directory or "."):
-            match = _TEMP.match(name)
-            if match and match["tag"] not in _IN_FLIGHT and _is_stale(int(match["pid"])):
+            parsed = parse_temp(name)
+            if parsed and parsed.tag not in _IN_FLIGHT and _is_stale(parsed.pid):
                 _remove(os.path.join(directory, name))
                 removed.append(name)
     return removed

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Iterable
 
-from .. import state
+from ..bundle import state
 from ..errors import StateFileError
 from . import retention
 from .retention import Recorded, RetentionOptions

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 import numpy as np
 import tensorflow as tf
@@ -28,12 +27,6 @@ def step_tensor(graph, global_step):
             )
         return reads[0].outputs[0]
     return global_step
-
-
-def meta_graph_filename(checkpoint_file: str, suffix: str = "meta") -> str:
-    """``prefix.meta``, without a V1 shard pattern, as TensorFlow names it."""
-    base = re.sub(r"-[\d\?]+-of-\d+$", "", checkpoint_file)
-    return f"{base}.{suffix}"
 
 
 def prepend_scope(name: str, scope: str) -> str:

@@ -24,14 +24,15 @@ import numpy as np
 import tensorflow as tf
 
 from ..bundle import load_checkpoint
-from ..digest import digest_path, verify_digest, write_digest
+from ..bundle.digest import verify_digest, write_digest
+from ..bundle.naming import digest_path, local_path, meta_path
 from ..errors import CheckpointNotFoundError, UnsupportedFeatureError
 from . import atomic
 from .builder import SAVER_DEF_V2, BuildOptions, all_saveables, build_saver, check_write_version
 from .checks import QuickCheck, contents_of, plan_restore
 from .ledger import Ledger
 from .meta_graph import export_meta_graph, require_graph_mode, write_meta_graph_file
-from .naming import as_str, meta_graph_filename, prepend_scope, step_tensor, strip_scope
+from .naming import as_str, prepend_scope, step_tensor, strip_scope
 from .retention import RetentionOptions
 from .specs import specs_from_graph, with_reshape
 
@@ -218,7 +219,7 @@ class Saver:
             raise ValueError("'latest_filename' must not contain path components")
         if not hasattr(sess, "run"):
             raise TypeError(f"'sess' must be a Session; {sess}")
-        save_path = as_str(save_path)
+        save_path = local_path(as_str(save_path))
         checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
@@ -227,7 +228,7 @@ class Saver:
         if write_meta_graph:
             with sess.graph.as_default():
                 self._write_meta_graph(
-                    meta_graph_filename(checkpoint_file, meta_graph_suffix),
+                    meta_path(checkpoint_file, meta_graph_suffix),
                     strip_default_attrs,
                     save_debug_info,
                 )
@@ -308,7 +309,7 @@ class Saver:
             return
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
-        save_path = as_str(save_path)
+        save_path = local_path(as_str(save_path))
         specs = self._restore_specs(sess.graph)
         ran = None
         quick = None if specs is None else self._quick_check(specs)

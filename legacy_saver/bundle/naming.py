@@ -1,0 +1,208 @@
+"""Every file name the project reads or writes, in one place (as LevelDB's ``filename.cc``).
+
+A checkpoint is a *prefix* ``P``; its files are named from it::
+
+    P.index                         the V2 index (a prefix "exists" when this file does)
+    P.data-00000-of-00002           V2 data shards (5 digits each, as TensorFlow's %05d)
+    P.meta                          the MetaGraphDef (a V1 shard pattern is dropped first)
+    P.sha256                        our optional digest manifest
+    P   or  P-00000-of-00002        a V1 checkpoint: one table, or its shards
+    DIR/checkpoint                  the state file (TensorFlow's default ``latest_filename``)
+
+Temporaries. Everything this project writes first goes under a hidden name in the same
+directory, ``.<base>.tmp-<pid>-<tag><rest>`` (``tag``: 8 hex digits, fresh per write;
+``rest``: the suffix of the final name, e.g. ``.index``), then is renamed over the final
+name. ``parse_temp`` recovers the parts; ``is_temp`` also recognises the temporaries
+TensorFlow's own writers make (``<name>.tempstate<digits>`` from ``BundleWriter``,
+``<prefix>_temp/`` part directories of sharded saves). Nothing that lists checkpoints
+(discovery, retention, ``checkpoint_files``) may count a temporary as a checkpoint.
+
+Names here are exact: nothing in this module builds or matches globs, so a prefix
+containing ``*``, ``[`` or ``?`` means itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+
+__all__ = [
+    "DIGEST_SUFFIX",
+    "INDEX_SUFFIX",
+    "META_SUFFIX",
+    "OBJECT_GRAPH_KEY",
+    "STATE_FILENAME",
+    "TempName",
+    "checkpoint_prefix_of",
+    "data_path",
+    "digest_path",
+    "index_path",
+    "is_temp",
+    "is_temp_path",
+    "is_url",
+    "local_path",
+    "meta_path",
+    "parse_data_name",
+    "parse_temp",
+    "parse_v1_shard",
+    "state_path",
+    "strip_v1_shard",
+    "temp_path",
+    "v1_shard_path",
+]
+
+INDEX_SUFFIX = ".index"
+META_SUFFIX = ".meta"
+DIGEST_SUFFIX = ".sha256"
+STATE_FILENAME = "checkpoint"  # tf.train.latest_checkpoint's default latest_filename
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"  # TF2 checkpoints: the TrackableObjectGraph
+SHARD_DIGITS = 5  # tensor_bundle.cc DataFilename: "%s.data-%05d-of-%05d"
+
+_DATA = re.compile(r"^(?P<prefix>.+)\.data-(?P<shard>\d{5})-of-(?P<count>\d{5})$", re.S)
+_V1_SHARD = re.compile(r"^(?P<prefix>.+)-(?P<shard>\d{5}|\?{5})-of-(?P<count>\d{5})$", re.S)
+_FILE_OF_PREFIX = re.compile(r"\.(index|meta|sha256|data-\d{5}-of-\d{5})$")
+_TEMP = re.compile(r"^\.(?P<base>.+)\.tmp-(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})(?P<rest>.*)$", re.S)
+TEMP_INFIX = ".tmp-"
+TF_TEMP_MARKER = ".tempstate"  # TensorFlow's BundleWriter: "<final name>.tempstate<random>"
+TF_PARTS_SUFFIX = "_temp"  # sharded saves write parts into "<prefix>_temp/" and merge them
+
+
+# -- a checkpoint's files ------------------------------------------------------------
+
+
+def index_path(prefix: str) -> str:
+    """``P.index``."""
+    return prefix + INDEX_SUFFIX
+
+
+def data_path(prefix: str, shard: int, num_shards: int) -> str:
+    """``P.data-00000-of-00001``."""
+    return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
+
+
+def parse_data_name(name: str) -> tuple[str, int, int] | None:
+    """``(prefix, shard, num_shards)`` of a data shard's name or path, else None."""
+    match = _DATA.match(name)
+    if match is None:
+        return None
+    return match["prefix"], int(match["shard"]), int(match["count"])
+
+
+def strip_v1_shard(path: str) -> str:
+    """``P-00000-of-00002`` or ``P-?????-of-00002`` -> ``P``; anything else unchanged."""
+    match = _V1_SHARD.match(path)
+    return match["prefix"] if match else path
+
+
+def v1_shard_path(prefix: str, shard: int, num_shards: int) -> str:
+    """``P-00000-of-00002`` (a V1 Saver's sharded file)."""
+    return f"{prefix}-{shard:05d}-of-{num_shards:05d}"
+
+
+def parse_v1_shard(name: str) -> tuple[str, int, int] | None:
+    """``(prefix, shard, num_shards)`` of a V1 shard name (not the ``?????`` pattern)."""
+    match = _V1_SHARD.match(name)
+    if match is None or match["shard"] == "?????":
+        return None
+    return match["prefix"], int(match["shard"]), int(match["count"])
+
+
+def meta_path(checkpoint_file: str, suffix: str = "meta") -> str:
+    """``P.meta`` for prefix ``P`` (or a V1 shard or shard pattern of it), as TensorFlow's
+    ``meta_graph_filename``."""
+    return f"{strip_v1_shard(checkpoint_file)}.{suffix}"
+
+
+def digest_path(prefix: str) -> str:
+    """``P.sha256``: the digest manifest (``legacy_saver.digest``)."""
+    return prefix + DIGEST_SUFFIX
+
+
+def state_path(directory: str, latest_filename: str | None = None) -> str:
+    """``DIR/checkpoint`` (or ``DIR/<latest_filename>``)."""
+    return os.path.join(directory, STATE_FILENAME if latest_filename is None else latest_filename)
+
+
+def checkpoint_prefix_of(path: str) -> str | None:
+    """The prefix a file of a checkpoint belongs to (``P.index``, ``P.meta``, ``P.sha256``,
+    ``P.data-*``), else None."""
+    match = _FILE_OF_PREFIX.search(path)
+    if match is None or match.start() == 0 or path[match.start() - 1] in "/" + os.sep:
+        return None
+    return path[: match.start()]
+
+
+# -- temporaries -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TempName:
+    """The parts of one of our temporary names: ``.<base>.tmp-<pid>-<tag><rest>``.
+
+    ``base`` is the final name's basename without ``rest``; ``pid`` the writer's process id
+    (informative only: pids repeat across hosts and containers, see ``fileio``).
+    """
+
+    base: str
+    pid: int
+    tag: str
+    rest: str
+
+    @property
+    def group(self) -> str:
+        """The name shared by every file of one write (``.<base>.tmp-<pid>-<tag>``)."""
+        return f".{self.base}{TEMP_INFIX}{self.pid}-{self.tag}"
+
+
+def new_tag() -> str:
+    """A fresh 8-hex-digit tag for a temporary name."""
+    return secrets.token_hex(4)
+
+
+def temp_path(path: str, *, tag: str | None = None, pid: int | None = None) -> str:
+    """A temporary name beside ``path`` (same directory, so the final rename is atomic)."""
+    directory, base = os.path.split(path)
+    owner = os.getpid() if pid is None else pid
+    return os.path.join(directory, f".{base}{TEMP_INFIX}{owner}-{tag or new_tag()}")
+
+
+def parse_temp(name: str) -> TempName | None:
+    """The parts of one of our temporaries (a basename), else None."""
+    match = _TEMP.match(name)
+    if match is None:
+        return None
+    return TempName(match["base"], int(match["pid"]), match["tag"], match["rest"])
+
+
+def is_temp(name: str) -> bool:
+    """Whether the basename ``name`` is a temporary of ours or of TensorFlow's BundleWriter."""
+    return parse_temp(name) is not None or TF_TEMP_MARKER in name
+
+
+_TF_PART = re.compile(r"^part-\d{5}-of-\d{5}(\.|$)")
+
+
+def is_temp_path(path: str) -> bool:
+    """Whether any component of ``path`` ('/'- or os.sep-separated) is a temporary, or the
+    path is a part of a sharded save (``<prefix>_temp/part-00000-of-00002.index``)."""
+    parts = [p for p in re.split(r"[/\\]", path) if p]
+    if any(is_temp(p) for p in parts):
+        return True
+    return (
+        len(parts) >= 2 and parts[-2].endswith(TF_PARTS_SUFFIX) and bool(_TF_PART.match(parts[-1]))
+    )
+
+
+# -- URLs ----------------------------------------------------------------------------------
+
+
+def is_url(path: str) -> bool:
+    """True for fsspec URLs (``s3://``, ``gs://``, ``memory://``); ``file://`` is a local path."""
+    return "://" in path and not path.startswith("file://")
+
+
+def local_path(path: str) -> str:
+    """``file:///a/b`` -> ``/a/b``; other paths unchanged."""
+    return path[len("file://") :] if path.startswith("file://") else path
