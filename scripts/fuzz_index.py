@@ -56,16 +56,16 @@ def seeds() -> list[bytes]:
 
     np.arange(16, dtype="<f4").tofile(PREFIX + ".data-00000-of-00001")
     from tests.helpers.paths import REALDATA as realdata
+
     out += [(realdata / s).read_bytes() for s in REAL_SEEDS if (realdata / s).exists()]
     return out
 
 
 def one_input(data: bytes) -> None:
     """The harness: read ``data`` as an index and as a V1 file."""
-    from tests.helpers.cases import read_everything
-
     from legacy_saver import CheckpointError
     from legacy_saver.bundle.v1 import V1Reader
+    from tests.helpers.cases import read_everything
 
     STATS["inputs"] += 1
     if STATS["inputs"] % 5000 == 0:
