@@ -108,7 +108,7 @@ def cmd_scan(args: argparse.Namespace) -> Result:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # scan parses graphs with TF's protos
     try:
-        from legacy_saver.graph.scan import scan
+        from legacy_saver.metagraph.scan import scan
     except ImportError as exc:
         raise ImportError(f"scan is not available yet in this build ({exc})") from None
     report = scan(args.meta)

@@ -14,7 +14,7 @@ from legacy_saver.errors import (
 )
 from legacy_saver.graph import LegacyModel
 from legacy_saver.graph.portable import import_portably
-from legacy_saver.graph.scan import read_meta_graph
+from legacy_saver.metagraph.read import read_meta_graph
 
 
 def test_load_forms_and_names(tf, classic):

@@ -8,7 +8,7 @@ import pytest
 
 from legacy_saver.errors import UnsafeGraphError
 from legacy_saver.graph import LegacyModel, scan
-from legacy_saver.graph.scan import UNSAFE, WARNING
+from legacy_saver.metagraph.scan import UNSAFE, WARNING
 from legacy_saver.saver import import_meta_graph
 
 
@@ -28,7 +28,7 @@ def _benign(tf, directory):
 
 
 def _meta(tf, prefix):
-    from legacy_saver.graph.scan import read_meta_graph
+    from legacy_saver.metagraph.read import read_meta_graph
 
     return read_meta_graph(prefix + ".meta")
 

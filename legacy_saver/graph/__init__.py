@@ -6,11 +6,13 @@ Nothing here imports TensorFlow at import time; the functions do when called.
   its own graph and session and restore it (``model.py``).
 - ``restore_variables(session, checkpoint, ...)``: restore a selection of variables
   (``restore.py``).
-- ``scan(meta)``: list the ops that touch files, processes or the network (``scan.py``).
+- ``scan(meta)``: list the ops that touch files, processes or the network
+  (``legacy_saver.metagraph.scan``).
 """
+
+from legacy_saver.metagraph import Finding, ScanReport, scan
 
 from .model import LegacyModel
 from .restore import RestoreReport, restore_variables
-from .scan import Finding, ScanReport, scan
 
 __all__ = ["Finding", "LegacyModel", "RestoreReport", "ScanReport", "restore_variables", "scan"]

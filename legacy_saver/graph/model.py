@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from legacy_saver.errors import TensorNotFoundError
+from legacy_saver.metagraph.scan import raise_if_unsafe, scan
 
-from .portable import DeviceMap, import_portably, raise_if_unsafe
+from .portable import DeviceMap, import_portably
 from .restore import restore_variables
-from .scan import scan
 from .sources import GraphSource, resolve_source
 
 __all__ = ["LegacyModel", "Signature"]

@@ -11,25 +11,20 @@ be fixed on a copy of the ``MetaGraphDef``; the caller's proto is never modified
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from legacy_saver.errors import (
-    CheckpointNotFoundError,
-    CorruptCheckpointError,
-    UnsafeGraphError,
     UnsupportedFeatureError,
 )
-
-from .scan import scan
+from legacy_saver.metagraph.read import read_saved_model
+from legacy_saver.metagraph.scan import raise_if_unsafe
 
 __all__ = [
     "check_registered_ops",
     "free_import_scope",
     "import_portably",
     "prepare_meta_graph",
-    "raise_if_unsafe",
     "read_saved_model",
     "scope_shared_names",
     "unregistered_ops",
@@ -103,7 +98,6 @@ _PROVIDERS = {
     ),
     **dict.fromkeys(["KafkaDataset", "IgniteDataset", "KinesisDataset"], "tensorflow_io"),
 }
-_SERVE = "serve"
 
 
 def unregistered_ops(meta: Any) -> list[str]:
@@ -181,29 +175,6 @@ def _version_parses(version: str) -> bool:
     except InvalidVersion:
         return False
     return True
-
-
-def read_saved_model(directory: str, tags: tuple[str, ...] = (_SERVE,)) -> Any:
-    """The ``MetaGraphDef`` with ``tags`` (else the only one) from a SavedModel directory."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    path = os.path.join(directory, "saved_model.pb")
-    if not os.path.isfile(path):
-        raise CheckpointNotFoundError(f"{directory} has no saved_model.pb")
-    model = saved_model_pb2.SavedModel()
-    try:
-        with open(path, "rb") as f:
-            model.ParseFromString(f.read())
-    except Exception as e:  # protobuf's DecodeError
-        raise CorruptCheckpointError(f"{path} is not a SavedModel: {e}") from e
-    graphs = list(model.meta_graphs)
-    for meta in graphs:
-        if set(tags) == set(meta.meta_info_def.tags):
-            return meta
-    if len(graphs) == 1:
-        return graphs[0]
-    found = [sorted(m.meta_info_def.tags) for m in graphs]
-    raise CheckpointNotFoundError(f"{path} has no meta graph tagged {sorted(tags)}; it has {found}")
 
 
 def free_import_scope(graph: Any, meta: Any, import_scope: str | None) -> str | None:
@@ -295,16 +266,3 @@ def _as_graph_tensors(graph: Any, input_map: Mapping[str, Any] | None) -> dict[s
         name: value if getattr(value, "graph", None) is graph else tf.constant(value)
         for name, value in input_map.items()
     }
-
-
-def raise_if_unsafe(meta: Any, source: str = "<MetaGraphDef>", report: Any = None) -> None:
-    """Raise ``UnsafeGraphError`` listing every unsafe op the scan (or ``report``) finds."""
-    report = report if report is not None else scan(meta)
-    if report.ok:
-        return
-    lines = "\n".join(f"  {f}" for f in report.unsafe)
-    raise UnsafeGraphError(
-        f"{source} contains {len(report.unsafe)} op(s) that touch files, processes or the "
-        f"network outside the saver's own subgraph; refusing to import it (pass "
-        f"allow_unsafe=True if you trust the file):\n{lines}"
-    )

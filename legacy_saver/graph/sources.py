@@ -19,9 +19,7 @@ from typing import Any
 from legacy_saver.bundle import resolve_checkpoint
 from legacy_saver.bundle.naming import META_SUFFIX, parse_v1_shard
 from legacy_saver.errors import CheckpointError, CheckpointNotFoundError
-
-from .portable import read_saved_model
-from .scan import read_meta_graph
+from legacy_saver.metagraph.read import read_meta_graph, read_saved_model
 
 __all__ = ["GraphSource", "resolve_source"]
 

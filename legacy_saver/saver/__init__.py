@@ -6,10 +6,12 @@ line to switch; see ``docs/saver.md``). Importing this package imports TensorFlo
 Modules: ``saver`` (the class), ``builder`` (save/restore subgraph and SaverDef),
 ``specs`` (what a restore op reads), ``checks`` (the pre-restore comparison),
 ``retention`` (the pure keep/delete policy), ``ledger`` (state file and deletions),
-``atomic`` (temporary prefixes, renames, fsync), ``meta_graph`` (import/export).
+``atomic`` (temporary prefixes, renames, fsync), ``importing`` (import_meta_graph),
+``meta_graph`` (export_meta_graph, the graph-mode guard).
 """
 
-from .meta_graph import export_meta_graph, import_meta_graph
+from .importing import import_meta_graph
+from .meta_graph import export_meta_graph
 from .saver import Saver
 
 __all__ = ["Saver", "export_meta_graph", "import_meta_graph"]

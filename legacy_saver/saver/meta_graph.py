@@ -1,38 +1,17 @@
-"""``import_meta_graph`` / ``export_meta_graph``: TensorFlow's machinery moves the graph,
-we fix what it gets wrong around it.
+"""``export_meta_graph`` (written atomically) and the graph-mode guard of the Saver.
 
-* Meta graphs written by TF 0.12 carry ``tensorflow_version: "0.12.head"``, which
-  TF 2.21 feeds to ``packaging.version`` and dies on (``InvalidVersion``). We parse
-  the leading ``0.12`` instead (on a copy; the caller's proto is not touched), so the
-  pre-1.9 rule for ``trainable`` still applies.
-* Importing into a graph that already has nodes of the same names makes TensorFlow
-  rename the new nodes (``w`` -> ``w_1``) while collections and the SaverDef still
-  name the old ones, so the second import's Saver restores the first import's
-  variables (tensorflow/tensorflow#6774). We refuse, and say to pass ``import_scope``.
-* Ops this TensorFlow does not have (``tf.contrib``) are listed up front, with the
-  nodes that use them.
-* The Saver returned is ours, built from the stored ``SaverDef`` (LEGACY, V1 and V2),
-  and so are the ones recreated in the ``savers`` collection.
-* ``export_meta_graph`` writes the file through a temporary name and a rename.
+``import_meta_graph`` lives in ``importing.py``: it builds Savers, so it sits above
+``saver.py``, which exports through this module.
 """
 
 from __future__ import annotations
 
 import os
-import re
 
 import tensorflow as tf
-from packaging import version as packaging_version
-from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.framework import meta_graph as tf_meta_graph
-from tensorflow.python.framework import op_def_registry
 
-from ..errors import UnsupportedFeatureError
 from . import atomic
-
-SAVERS = tf.compat.v1.GraphKeys.SAVERS
-MAX_NAMES_SHOWN = 5
-_LEADING_VERSION = re.compile(r"\d+(\.\d+)*")
 
 
 def require_graph_mode(what: str) -> None:
@@ -42,129 +21,6 @@ def require_graph_mode(what: str) -> None:
             "as_default():` or after tf.compat.v1.disable_eager_execution()); in eager "
             "mode use tf.train.Checkpoint, which reads name-based checkpoints too."
         )
-
-
-def read_meta_graph(meta_graph_or_file) -> meta_graph_pb2.MetaGraphDef:
-    """A private copy of the MetaGraphDef (a proto, or a binary or text file)."""
-    if isinstance(meta_graph_or_file, meta_graph_pb2.MetaGraphDef):
-        copy = meta_graph_pb2.MetaGraphDef()
-        copy.CopyFrom(meta_graph_or_file)
-        return copy
-    return tf_meta_graph.read_meta_graph_file(os.fspath(meta_graph_or_file))
-
-
-def normalize_tensorflow_version(meta_graph_def) -> str | None:
-    """Rewrites a version ``packaging`` cannot parse (``0.12.head``); returns the old one."""
-    text = meta_graph_def.meta_info_def.tensorflow_version
-    if not text:
-        return None
-    try:
-        packaging_version.parse(text)
-        return None
-    except packaging_version.InvalidVersion:
-        match = _LEADING_VERSION.match(text)
-        meta_graph_def.meta_info_def.tensorflow_version = match.group(0) if match else ""
-        return text
-
-
-def check_no_clash(graph_def, graph) -> None:
-    """Refuses an unscoped import whose node names already exist (#6774)."""
-    existing = {op.name for op in graph.get_operations()}
-    clashes = [node.name for node in graph_def.node if node.name in existing]
-    if clashes:
-        shown = ", ".join(repr(n) for n in clashes[:MAX_NAMES_SHOWN])
-        raise ValueError(
-            f"import_meta_graph: {len(clashes)} of {len(graph_def.node)} node names already "
-            f"exist in the graph ({shown}{', ...' if len(clashes) > MAX_NAMES_SHOWN else ''}). "
-            "TensorFlow would rename the new nodes but resolve collections and the "
-            "SaverDef to the old ones, so the Saver would restore the wrong variables "
-            "(tensorflow/tensorflow#6774). Pass import_scope='...' or import into a "
-            "fresh tf.Graph()."
-        )
-
-
-def check_ops_registered(graph_def) -> None:
-    functions = {f.signature.name for f in graph_def.library.function}
-    unknown: dict[str, list[str]] = {}
-    for node in graph_def.node:
-        if node.op not in functions and op_def_registry.get(node.op) is None:
-            unknown.setdefault(node.op, []).append(node.name)
-    if unknown:
-        lines = [
-            f"{op!r} (used by {', '.join(map(repr, nodes[:3]))}{', ...' if len(nodes) > 3 else ''})"
-            for op, nodes in sorted(unknown.items())
-        ]
-        raise UnsupportedFeatureError(
-            "import_meta_graph: the graph uses ops this TensorFlow does not have "
-            "(tf.contrib or custom ops; load their library first): " + "; ".join(lines)
-        )
-
-
-def import_meta_graph(
-    meta_graph_or_file,
-    clear_devices: bool = False,
-    import_scope: str | None = None,
-    input_map=None,
-    unbound_inputs_col_name: str = "unbound_inputs",
-    restore_collections_predicate=None,
-    *,
-    safe: bool = False,
-    allow_unsafe: bool = False,
-):
-    """Imports a meta graph into the default graph; returns our Saver for it (or None).
-
-    As ``tf.compat.v1.train.import_meta_graph``, with the fixes in the module docstring.
-    With ``safe=True`` the graph is scanned first (``legacy_saver.scan``, function
-    bodies included) and ``UnsafeGraphError`` lists every op that touches files,
-    processes or the network outside the saver's own subgraph, unless ``allow_unsafe``.
-    """
-    from .saver import Saver
-
-    require_graph_mode("import_meta_graph")
-    meta_graph_def = read_meta_graph(meta_graph_or_file)
-    if safe and not allow_unsafe:
-        from ..graph.portable import raise_if_unsafe
-
-        source = meta_graph_or_file if isinstance(meta_graph_or_file, str | os.PathLike) else None
-        raise_if_unsafe(meta_graph_def, os.fspath(source) if source else "<MetaGraphDef>")
-    normalize_tensorflow_version(meta_graph_def)
-    graph = tf.compat.v1.get_default_graph()
-    if not import_scope:
-        check_no_clash(meta_graph_def.graph_def, graph)
-    check_ops_registered(meta_graph_def.graph_def)
-    wanted = restore_collections_predicate or (lambda key: True)
-    imported_vars, _ = tf_meta_graph.import_scoped_meta_graph_with_return_elements(
-        meta_graph_def,
-        clear_devices=clear_devices,
-        graph=graph,
-        import_scope=import_scope,
-        input_map=input_map,
-        unbound_inputs_col_name=unbound_inputs_col_name,
-        restore_collections_predicate=lambda key: key != SAVERS and wanted(key),
-    )
-    scope = _imported_scope(import_scope, imported_vars)
-    if SAVERS in meta_graph_def.collection_def and wanted(SAVERS):
-        for raw in meta_graph_def.collection_def[SAVERS].bytes_list.value:
-            saver_def = tf.compat.v1.train.SaverDef.FromString(raw)
-            graph.add_to_collection(SAVERS, Saver.from_proto(saver_def, import_scope=scope))
-    if meta_graph_def.HasField("saver_def"):
-        return Saver(saver_def=meta_graph_def.saver_def, name=scope)
-    from .builder import all_saveables
-
-    if [v for v in all_saveables() if _in_scope(v, import_scope)]:
-        return Saver()
-    return None
-
-
-def _imported_scope(import_scope, imported_vars) -> str | None:
-    if imported_vars:
-        key, variable = next(iter(imported_vars.items()))
-        return variable.name[: -len(key)]
-    return import_scope
-
-
-def _in_scope(variable, scope) -> bool:
-    return not scope or getattr(variable, "name", "").startswith(scope)
 
 
 def export_meta_graph(

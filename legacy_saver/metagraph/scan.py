@@ -26,6 +26,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from legacy_saver.errors import UnsafeGraphError
+
+from .read import read_meta_graph, read_saved_model
+
 __all__ = [
     "Finding",
     "ScanReport",
@@ -33,11 +37,9 @@ __all__ = [
     "SAVER_MACHINERY",
     "UNSAFE",
     "WARNING",
+    "raise_if_unsafe",
     "scan",
-    "read_meta_graph",
 ]
-
-MAX_META_GRAPH_BYTES = 2**31  # protobuf's own limit for one message
 
 UNSAFE = "unsafe"  # refused by LegacyModel.load unless allow_unsafe=True
 WARNING = "warning"  # reported: reads files (input pipelines, warm starts, other savers)
@@ -261,28 +263,6 @@ class ScanReport:
         return "\n".join([head, *(f"  {f}" for f in self.findings)])
 
 
-def read_meta_graph(path: str | os.PathLike[str]) -> Any:
-    """Parse a ``.meta`` file (a binary ``MetaGraphDef``) without importing it."""
-    from tensorflow.core.protobuf import meta_graph_pb2
-
-    from legacy_saver.errors import CheckpointNotFoundError, CorruptCheckpointError
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointNotFoundError(f"meta graph {path} does not exist")
-    size = os.path.getsize(path)
-    if size >= MAX_META_GRAPH_BYTES:
-        raise CorruptCheckpointError(f"{path} is {size} bytes, over protobuf's 2 GiB limit")
-    meta = meta_graph_pb2.MetaGraphDef()
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        meta.ParseFromString(data)
-    except Exception as e:  # protobuf's DecodeError
-        raise CorruptCheckpointError(f"{path} is not a MetaGraphDef: {e}") from e
-    return meta
-
-
 def scan(meta_path_or_metagraphdef: Any) -> ScanReport:
     """Report the ops of a meta graph that touch files, processes or the network.
 
@@ -296,8 +276,6 @@ def scan(meta_path_or_metagraphdef: Any) -> ScanReport:
     if isinstance(meta_path_or_metagraphdef, str | os.PathLike):
         source = os.fspath(meta_path_or_metagraphdef)
         if os.path.isdir(source):
-            from .portable import read_saved_model
-
             meta = read_saved_model(source)
         else:
             if not os.path.exists(source) and os.path.isfile(source + ".meta"):
@@ -430,3 +408,16 @@ def _callers(graph_def: Any) -> dict[str, set[str]]:
 
 def _node_name(tensor_or_input: str) -> str:
     return tensor_or_input.lstrip("^").split(":")[0]
+
+
+def raise_if_unsafe(meta: Any, source: str = "<MetaGraphDef>", report: Any = None) -> None:
+    """Raise ``UnsafeGraphError`` listing every unsafe op the scan (or ``report``) finds."""
+    report = report if report is not None else scan(meta)
+    if report.ok:
+        return
+    lines = "\n".join(f"  {f}" for f in report.unsafe)
+    raise UnsafeGraphError(
+        f"{source} contains {len(report.unsafe)} op(s) that touch files, processes or the "
+        f"network outside the saver's own subgraph; refusing to import it (pass "
+        f"allow_unsafe=True if you trust the file):\n{lines}"
+    )
