@@ -21,6 +21,7 @@ from .bundle import (
 )
 from .errors import (
     CheckpointError,
+    CheckpointExistsError,
     CheckpointNotFoundError,
     CorruptCheckpointError,
     RestoreMismatchError,
@@ -58,6 +59,7 @@ __all__ = [
     "list_variables",
     "load_checkpoint",
     "CheckpointError",
+    "CheckpointExistsError",
     "CheckpointNotFoundError",
     "CorruptCheckpointError",
     "RestoreMismatchError",

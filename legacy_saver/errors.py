@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
+    "CheckpointExistsError",
     "CorruptCheckpointError",
     "TensorNotFoundError",
     "UnsupportedFeatureError",
@@ -26,6 +27,11 @@ class CheckpointError(ValueError):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """No checkpoint (or no file of it) exists where one was expected."""
+
+
+class CheckpointExistsError(CheckpointError, FileExistsError):
+    """A destination already holds a checkpoint (or a file under its name) and replacing it
+    was not asked for, or is never allowed (the destination is the source)."""
 
 
 class CorruptCheckpointError(CheckpointError):
