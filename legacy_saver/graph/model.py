@@ -100,7 +100,6 @@ class LegacyModel:
             device_map=device_map,
             import_scope=import_scope,
             input_map=input_map,
-            allow_unsafe=True,  # scanned above
         )
         session = tf.compat.v1.Session(graph=graph)
         model = cls(source, graph, session, saver)
