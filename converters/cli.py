@@ -112,7 +112,8 @@ def cmd_scan(args: argparse.Namespace) -> Result:
     except ImportError as exc:
         raise ImportError(f"scan is not available yet in this build ({exc})") from None
     report = scan(args.meta)
-    payload = {"schema": "legacy-ckpt/scan/1", "ok": report.ok, **asdict(report)}
+    payload = {"schema": "legacy-ckpt/scan/1", "ok": report.ok,
+               "loads_safely": report.loads_safely, **asdict(report)}  # fmt: skip
     return (0 if report.ok else 1), payload, str(report)
 
 
