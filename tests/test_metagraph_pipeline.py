@@ -91,7 +91,7 @@ def test_prepare_fixes_function_bodies_too_and_copies(tf):
     with g.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [], name="x")
         with tf.device("/job:worker/task:3/device:GPU:1"):
-            tf.cond(x > 0, lambda: x * 2, lambda: x)
+            tf.function(lambda v: v * 2)(x)  # a library function, whatever the cond version
         v = tf.compat.v1.get_variable("v", [], use_resource=True)
         del v
         meta = tf.compat.v1.train.export_meta_graph(graph=g)

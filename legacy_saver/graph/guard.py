@@ -18,7 +18,7 @@ from typing import Any
 
 from legacy_saver.errors import UnsafeGraphError
 from legacy_saver.metagraph.loading import run_findings
-from legacy_saver.metagraph.ops import CALL_OPS, CONDITIONS
+from legacy_saver.metagraph.ops import ALLOWED, CALL_OPS, CONDITIONS
 from legacy_saver.metagraph.walk import Finding, FunctionTable, Node, referenced_functions
 
 __all__ = ["Guard", "LiveGraph"]
@@ -55,8 +55,8 @@ class LiveGraph:
         functions: tuple[str, ...] = ()
         strings = None
         attrs: dict[str, str] | None = None
-        if op.type in CALL_OPS or op.type in self.functions.functions:
-            functions = referenced_functions(op.node_def.attr)
+        if op.type in CALL_OPS or op.type in self.functions.functions or op.type not in ALLOWED:
+            functions = referenced_functions(op.node_def.attr)  # an unsafe op's too: reported
         if op.type in CONDITIONS:
             attr = CONDITIONS[op.type][0]
             value = op.node_def.attr[attr].s if attr in op.node_def.attr else None

@@ -13,6 +13,10 @@ never modified, nothing is imported into a graph and nothing runs.
 - ``unregistered_ops``/``check_registered_ops``: ops this TensorFlow does not register, in
   the graph *and in every library function body*, listed in one error with the library that
   usually provides each.
+- ``check_function_library``: TensorFlow's own importer crashes the process (SIGSEGV) on a
+  function library with recursive calls, and on call chains a few thousand deep (TF 2.21:
+  5,000 crashed the importer, 1,000 the executor); both are refused with ``UnsafeGraphError``
+  before TensorFlow sees them (safe mode refuses to *run* calls nested over 64).
 - ``map_devices``: clear or remap the devices baked in by the writer, in the graph and in
   function bodies.
 - ``scope_shared_names``: give resource variables and tables of a scoped import their own
@@ -27,13 +31,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from legacy_saver.errors import UnsupportedFeatureError
+from legacy_saver.errors import UnsafeGraphError, UnsupportedFeatureError
 
 from .providers import provider_of
 
 __all__ = [
     "DeviceMap",
     "PrepareOptions",
+    "MAX_IMPORT_CALL_DEPTH",
+    "check_function_library",
     "check_registered_ops",
     "copy_meta_graph",
     "map_devices",
@@ -44,6 +50,7 @@ __all__ = [
 ]
 
 DeviceMap = Mapping[str, str] | Callable[[str], str]
+MAX_IMPORT_CALL_DEPTH = 500  # nested calls; TF 2.21's importer crashed at 5,000
 _LEADING_RELEASE = re.compile(r"\d+(\.\d+)*")
 
 
@@ -80,6 +87,7 @@ def prepare(meta: Any, options: PrepareOptions, source: str = "<MetaGraphDef>") 
     """
     if options.check_ops:
         check_registered_ops(meta, source)
+    check_function_library(meta, source)
     out = copy_meta_graph(meta)  # one copy; the steps below change it in place
     _normalize_version(out)
     if options.device_map is not None or options.clear_devices:
@@ -154,6 +162,31 @@ def check_registered_ops(meta: Any, source: str = "<MetaGraphDef>") -> None:
         f"{source} uses {len(missing)} op(s) this TensorFlow does not register; import the "
         "library that provides them first:\n" + "\n".join(lines)
     )
+
+
+def check_function_library(meta: Any, source: str = "<MetaGraphDef>") -> None:
+    """Refuse recursive calls and nesting deeper than ``MAX_IMPORT_CALL_DEPTH``.
+
+    Raises:
+        UnsafeGraphError: naming the functions (TensorFlow would crash the process).
+    """
+    from .walk import FunctionTable
+
+    if not meta.graph_def.library.function:
+        return
+    table = FunctionTable(meta.graph_def.library)
+    problems = []
+    if table.recursive:
+        problems.append(f"recursive calls ({_some(sorted(table.recursive))})")
+    deepest = max(table.depth.values(), default=0)
+    if deepest > MAX_IMPORT_CALL_DEPTH:
+        top = [name for name, depth in table.depth.items() if depth == deepest]
+        problems.append(f"calls nested {deepest} deep from {_some(top)}")
+    if problems:
+        raise UnsafeGraphError(
+            f"{source}: its function library has {' and '.join(problems)}; TensorFlow's "
+            "importer crashes the process on such graphs, so it is not imported"
+        )
 
 
 def _some(names: list[str], shown: int = 3) -> str:

@@ -181,6 +181,12 @@ class FunctionTable:
         self._callees: dict[str, list[tuple[str, str]]] = {}  # (callee, calling node)
         for name, function in self.functions.items():
             self._own[name], self._callees[name] = self._look_at(name, function)
+        self.callers_of: dict[str, set[str]] = {}  # function -> functions calling it
+        for caller, callees in self._callees.items():
+            for callee, _node in callees:
+                self.callers_of.setdefault(callee, set()).add(caller)
+        self.depth: dict[str, int] = {}  # longest call chain from each function (1: no calls)
+        self.recursive: set[str] = set()  # functions on a call cycle
         self._problems = self._propagate()
 
     def __len__(self) -> int:
@@ -200,8 +206,12 @@ class FunctionTable:
 
     def own_findings(self, name: str) -> tuple[Finding, ...]:
         """Unsafe ops in ``name``'s own body, and its calls of undefined functions, recursion
-        and too-deep nesting (not what the functions it calls contain)."""
-        return tuple(self._own.get(name, ())) + tuple(self._structural.get(name, ()))
+        and too-deep nesting (not what the functions it calls contain). Nesting is reported
+        only for the outermost functions too deep (a chain of 1,000 is one finding)."""
+        structural = self._structural.get(name, [])
+        if any(self.depth.get(c, 0) > MAX_CALL_DEPTH for c in self.callers_of.get(name, ())):
+            structural = [f for f in structural if not _is_depth(f)]
+        return tuple(self._own.get(name, ())) + tuple(structural)
 
     def _look_at(self, name: str, function: Any) -> tuple[list[Finding], list[tuple[str, str]]]:
         own: list[Finding] = []
@@ -226,7 +236,7 @@ class FunctionTable:
             lambda f: [c for c, _ in self._callees[f] if c in self.functions],
         )
         problems: dict[str, tuple[Finding, ...]] = {}
-        depth: dict[str, int] = {}
+        depth = self.depth
         for component in components:  # callees come first (Tarjan's output order)
             members = set(component)
             recursive = len(component) > 1 or any(
@@ -246,8 +256,10 @@ class FunctionTable:
                         )
                     elif callee not in members:
                         deepest = max(deepest, depth[callee])
-                        found.extend(_via(problems[callee], name, caller))
+                        inherited = [f for f in problems[callee] if not _is_depth(f)]
+                        found.extend(_via(inherited, name, caller))
                 if recursive:
+                    self.recursive.add(name)
                     cycle = " -> ".join(sorted(members)[:5])
                     structural.append(
                         Finding(name, name, f"function {name}", f"recursive calls ({cycle})")
@@ -259,12 +271,20 @@ class FunctionTable:
                             name,
                             name,
                             f"function {name}",
-                            f"calls nest {depth[name]} deep (over {MAX_CALL_DEPTH})",
+                            f"{DEPTH_REASON} {depth[name]} deep (over {MAX_CALL_DEPTH})",
                         )
                     )
                 found.extend(structural)
                 problems[name] = tuple(_dedupe(found)[:MAX_FINDINGS_PER_FUNCTION])
         return problems
+
+
+DEPTH_REASON = "calls nest"
+
+
+def _is_depth(finding: Finding) -> bool:
+    """A too-deep nesting finding: each function over the limit has its own."""
+    return finding.reason.startswith(DEPTH_REASON)
 
 
 def _via(findings: Iterable[Finding], function: str, caller: str) -> Iterator[Finding]:
@@ -370,7 +390,12 @@ def node_findings(
     if reader_input is not None and _data_input(node, reader_input) in asset_feeds:
         return []
     reason = unsafe_reason(node.op, (node.string_attrs or {}).get)
-    return [] if reason is None else [Finding(node.name, node.op, "graph", reason)]
+    if reason is None:
+        return []
+    found = [Finding(node.name, node.op, "graph", reason)]
+    for name in node.functions:  # what an unsafe op would run too (a dataset's functions)
+        found.extend(_via(functions.problems(name), name, node.name))
+    return _dedupe(found)
 
 
 def _data_input(node: Node, index: int) -> str | None:
