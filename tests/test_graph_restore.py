@@ -64,6 +64,8 @@ def test_exclude_really_excludes_scoped_names(tf, graph, tmp_path):
     sess.run(tf.compat.v1.global_variables_initializer())
     report = restore_variables(sess, prefix, exclude=["vgg_16/fc8"])
     assert report.skipped == ("vgg_16/fc8/weights", "vgg_16/fc8/biases")
+    assert report.unused == ()  # excluded keys are skipped, not also unused (#14.11)
+    assert str(report).endswith("restored 1, skipped 2, missing 0, unused checkpoint keys 0")
     assert [_read(sess, n) for n in names] == [1.0, 0.0, 0.0]
     report = restore_variables(sess, prefix, include=["fc8/w"])
     assert [r[0] for r in report.restored] == ["vgg_16/fc8/weights"]
