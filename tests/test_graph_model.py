@@ -123,3 +123,46 @@ def test_tf_0_12_meta_graph_loads(tf, realdata):
     assert read_meta_graph(path).meta_info_def.tensorflow_version == "0.12.head"
     with LegacyModel.load(path) as model:
         assert model.run(["Variable:0", "Variable_1:0"]) == [0.5, 2.0]
+
+
+def _train_without_meta(tf, directory, steps=3):
+    """TF's tutorial loop: the first save writes the .meta, later ones do not."""
+    g = tf.Graph()
+    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
+        w = tf.compat.v1.get_variable("w", initializer=0.0)
+        step = tf.compat.v1.assign_add(w, 1.0)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        saver = tf.compat.v1.train.Saver()
+        for i in range(steps):
+            sess.run(step)
+            saver.save(
+                sess, os.path.join(directory, "model"), global_step=i, write_meta_graph=i == 0
+            )
+    return os.path.join(directory, f"model-{steps - 1}")
+
+
+def test_directory_saved_without_meta_uses_the_matching_meta(tf, tmp_path):
+    latest = _train_without_meta(tf, str(tmp_path))
+    assert not os.path.exists(latest + ".meta")
+    with pytest.warns(UserWarning, match=r"model-2 has no \.meta .* using .*model-0\.meta"):
+        model = LegacyModel.load(tmp_path)
+    with model:
+        assert model.checkpoint == latest and model.run("w:0") == 3.0
+
+
+def test_directory_without_a_matching_meta_says_what_to_call(tf, tmp_path):
+    _train_without_meta(tf, str(tmp_path))
+    os.remove(tmp_path / "model-0.meta")
+    g = tf.Graph()
+    with g.as_default():  # a .meta of another model
+        tf.compat.v1.get_variable("other", [2])
+        tf.compat.v1.train.export_meta_graph(str(tmp_path / "other.meta"))
+    with pytest.raises(CheckpointNotFoundError) as err:
+        LegacyModel.load(tmp_path)
+    text = str(err.value)
+    assert "no meta graph there has the checkpoint's 1 variables" in text
+    assert "meta graphs found: other.meta" in text
+    assert (
+        f"LegacyModel.load('{tmp_path / 'other.meta'}', checkpoint='{tmp_path / 'model-2'}')"
+        in text
+    )

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from legacy_saver.errors import CheckpointError, CheckpointNotFoundError, CorruptCheckpointError
-from legacy_saver.metagraph.read import locate_meta_graph, read_meta_graph, read_saved_model
+from legacy_saver.metagraph.locate import locate_meta_graph
+from legacy_saver.metagraph.read import read_meta_graph, read_saved_model
 
 # Each case runs in a child with a deadline: a reader that blocks on a FIFO must fail the test,
 # not hang the suite.

@@ -19,7 +19,8 @@ from typing import Any
 from legacy_saver.bundle import resolve_checkpoint
 from legacy_saver.bundle.naming import parse_v1_shard
 from legacy_saver.errors import CheckpointError, CheckpointNotFoundError
-from legacy_saver.metagraph.read import locate_meta_graph, read_meta_graph, read_saved_model
+from legacy_saver.metagraph.locate import locate_meta_graph
+from legacy_saver.metagraph.read import read_meta_graph, read_saved_model
 
 __all__ = ["GraphSource", "resolve_source"]
 

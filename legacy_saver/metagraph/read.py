@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from typing import Any
 
-from legacy_saver.bundle.naming import META_SUFFIX
 from legacy_saver.errors import CheckpointError, CheckpointNotFoundError, CorruptCheckpointError
 
 __all__ = [
     "MAX_META_GRAPH_BYTES",
-    "MetaGraphLocation",
-    "locate_meta_graph",
     "parse_meta_graph",
     "read_meta_graph",
     "read_regular_file",
@@ -180,59 +176,3 @@ def _pick_meta_graph(graphs: list[Any], tags: tuple[str, ...], path: str) -> Any
         return graphs[0]
     found = [sorted(m.meta_info_def.tags) for m in graphs]
     raise CheckpointNotFoundError(f"{path} has no meta graph tagged {sorted(tags)}; it has {found}")
-
-
-@dataclass(frozen=True)
-class MetaGraphLocation:
-    """Where the meta graph for a path lives.
-
-    Attributes:
-        meta_path: the ``.meta`` file, or the SavedModel's ``saved_model.pb``.
-        prefix: the checkpoint prefix that goes with it (may not exist), or None.
-        saved_model_dir: the SavedModel directory, or None for a ``.meta``.
-    """
-
-    meta_path: str
-    prefix: str | None
-    saved_model_dir: str | None = None
-
-
-def locate_meta_graph(path: str | os.PathLike[str]) -> MetaGraphLocation:
-    """Resolve ``path`` to its meta graph, as ``LegacyModel.load`` and ``scan`` both do.
-
-    - a directory with ``saved_model.pb`` (or ``.pbtxt``): that SavedModel;
-    - any other directory: the ``.meta`` of its latest checkpoint (the state file);
-    - ``P.meta``: that file, with the prefix ``P``;
-    - anything else is a checkpoint prefix ``P`` and the meta graph is ``P.meta``, *even when a
-      file named ``P`` exists* (a V1 checkpoint, or a decoy): ``P`` itself is never parsed.
-
-    Raises:
-        CheckpointNotFoundError: no meta graph there.
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        for name in (SAVED_MODEL_PB, SAVED_MODEL_PBTXT):
-            if os.path.lexists(os.path.join(path, name)):
-                pb = os.path.join(path, name)
-                return MetaGraphLocation(pb, os.path.join(path, "variables", "variables"), path)
-        prefix = _latest_checkpoint(path)
-        if not os.path.lexists(prefix + META_SUFFIX):
-            raise CheckpointNotFoundError(
-                f"the latest checkpoint in {path} is {prefix}, "
-                f"but {prefix}{META_SUFFIX} does not exist"
-            )
-        return MetaGraphLocation(prefix + META_SUFFIX, prefix)
-    if path.endswith(META_SUFFIX):
-        return MetaGraphLocation(path, path[: -len(META_SUFFIX)])
-    if os.path.lexists(path + META_SUFFIX):
-        return MetaGraphLocation(path + META_SUFFIX, path)
-    raise CheckpointNotFoundError(f"no meta graph at {path} (nor {path}{META_SUFFIX})")
-
-
-def _latest_checkpoint(directory: str) -> str:
-    from legacy_saver.bundle.state import latest_checkpoint
-
-    latest = latest_checkpoint(directory)
-    if latest is None:
-        raise CheckpointNotFoundError(f"{directory} has no 'checkpoint' state file")
-    return latest

@@ -37,8 +37,9 @@ from legacy_saver.errors import UnsafeGraphError
 
 from .assets import Asset, collect_assets, resolve_assets
 from .loading import LoadStep, find_init_ops, init_step, restore_step, run_findings, variable_nodes
+from .locate import locate_meta_graph
 from .ops import CALL_OPS, unsafe_reason
-from .read import locate_meta_graph, read_meta_graph, read_saved_model
+from .read import read_meta_graph, read_saved_model
 from .saverdef import check_save
 from .walk import Finding, FunctionTable, ProtoGraph, closure
 
