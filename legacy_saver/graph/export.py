@@ -70,7 +70,7 @@ def to_function(model: Any, inputs: Sequence[Any], outputs: Sequence[Any]) -> An
         feeds=[g.get_tensor_by_name(f"{_SCOPE}/{t.name}") for t in ins],
         fetches=[g.get_tensor_by_name(f"{_SCOPE}/{t.name}") for t in outs],
     )
-    return _function_class()(pruned, list(variables.values()), ins, outs)
+    return _function_class()(pruned, variables, ins, outs)
 
 
 def _warn_fixed_defaults(model: Any, ins: Sequence[Any], outs: Sequence[Any]) -> None:
@@ -133,12 +133,18 @@ def _make_class() -> type:
         Attributes:
             input_specs: ``tf.TensorSpec`` of each input, named after the graph tensor.
             output_names: the graph names of the outputs, in order.
+            legacy_variables: the function's ``tf.Variable``\ s (trainable: GradientTape
+                sees both reference and resource variables of the TF1 graph).
+            variable_names: the TF1 variable each of them copies, in the same order.
         """
 
-        def __init__(self, fn: Any, variables: list[Any], ins: list[Any], outs: list[Any]):
+        def __init__(
+            self, fn: Any, variables: dict[str, Any], ins: list[Any], outs: list[Any]
+        ) -> None:
             super().__init__(name="legacy_function")
             self._fn = fn
-            self.legacy_variables = variables
+            self.legacy_variables = list(variables.values())
+            self.variable_names = list(variables)
             self.input_specs = [tf.TensorSpec(t.shape, t.dtype, name=_key(t.name)) for t in ins]
             self.output_names = [t.name for t in outs]
 
