@@ -166,3 +166,35 @@ def test_directory_without_a_matching_meta_says_what_to_call(tf, tmp_path):
         f"LegacyModel.load('{tmp_path / 'other.meta'}', checkpoint='{tmp_path / 'model-2'}')"
         in text
     )
+
+
+GRAPH_MODE_EXPORT = """
+import sys
+import tensorflow as tf
+getattr(tf.compat.v1, sys.argv[3])()  # a TF1 program: no eager execution
+from legacy_saver.graph import LegacyModel
+with LegacyModel.load(sys.argv[1]) as model:
+    assert not tf.executing_eagerly()
+    model.export_saved_model(sys.argv[2], ["w1:0", "w2:0"], ["op_to_restore:0"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["disable_eager_execution", "disable_v2_behavior"])
+def test_export_saved_model_in_graph_mode(tf, classic, tmp_path, mode):
+    import subprocess
+    import sys
+
+    exported = tmp_path / "sm"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run(
+        [sys.executable, "-c", GRAPH_MODE_EXPORT, classic, str(exported), mode],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env=env,
+    )
+    loaded = tf.saved_model.load(str(exported))  # read back in eager mode
+    out = loaded.signatures["serving_default"](w1=tf.constant(1.5), w2=tf.constant(2.0))
+    assert out["op_to_restore"].numpy() == 7.0
+    assert loaded.serve(tf.constant(13.0), tf.constant(17.0))["op_to_restore"].numpy() == 60.0

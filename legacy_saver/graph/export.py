@@ -206,5 +206,21 @@ def export_saved_model(
 
     module.serve = serve
     path = os.fspath(directory)
-    tf.saved_model.save(module, path, signatures={"serving_default": serve})
+    if tf.executing_eagerly():
+        tf.saved_model.save(module, path, signatures={"serving_default": serve})
+    else:  # a TF1 program (disable_eager_execution): saving needs a session (#18.4)
+        _save_in_graph_mode(module, path, serve)
     return path
+
+
+def _save_in_graph_mode(module: Any, path: str, serve: Any) -> None:
+    """``tf.saved_model.save`` in graph mode: the variables live in the graph ``init_scope``
+    put them in, and are written from a session of that graph, initialized with the values
+    ``to_function`` copied."""
+    import tensorflow as tf
+
+    variables = module.legacy_variables
+    graph = variables[0].graph if variables else tf.compat.v1.get_default_graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        session.run([v.initializer for v in variables])
+        tf.saved_model.save(module, path, signatures={"serving_default": serve})
