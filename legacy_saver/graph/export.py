@@ -133,7 +133,7 @@ def _make_class() -> type:
         Attributes:
             input_specs: ``tf.TensorSpec`` of each input, named after the graph tensor.
             output_names: the graph names of the outputs, in order.
-            legacy_variables: the function's ``tf.Variable``\ s (trainable: GradientTape
+            legacy_variables: the function's ``tf.Variable`` objects (trainable: GradientTape
                 sees both reference and resource variables of the TF1 graph).
             variable_names: the TF1 variable each of them copies, in the same order.
         """

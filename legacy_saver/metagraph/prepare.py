@@ -17,6 +17,8 @@ never modified, nothing is imported into a graph and nothing runs.
   function library with recursive calls, and on call chains a few thousand deep (TF 2.21:
   5,000 crashed the importer, 1,000 the executor); both are refused with ``UnsafeGraphError``
   before TensorFlow sees them (safe mode refuses to *run* calls nested over 64).
+- ``check_saver_def``: a ``SaverDef`` naming ops the graph lacks is a
+  ``CorruptCheckpointError`` at import, not a ``KeyError`` at the first restore.
 - ``map_devices``: clear or remap the devices baked in by the writer, in the graph and in
   function bodies.
 - ``scope_shared_names``: give resource variables and tables of a scoped import their own
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from legacy_saver.errors import UnsafeGraphError, UnsupportedFeatureError
+from legacy_saver.errors import CorruptCheckpointError, UnsafeGraphError, UnsupportedFeatureError
 
 from .providers import provider_of
 
@@ -40,6 +42,7 @@ __all__ = [
     "PrepareOptions",
     "MAX_IMPORT_CALL_DEPTH",
     "check_function_library",
+    "check_saver_def",
     "check_registered_ops",
     "copy_meta_graph",
     "map_devices",
@@ -88,6 +91,7 @@ def prepare(meta: Any, options: PrepareOptions, source: str = "<MetaGraphDef>") 
     if options.check_ops:
         check_registered_ops(meta, source)
     check_function_library(meta, source)
+    check_saver_def(meta, source)
     out = copy_meta_graph(meta)  # one copy; the steps below change it in place
     _normalize_version(out)
     if options.device_map is not None or options.clear_devices:
@@ -187,6 +191,26 @@ def check_function_library(meta: Any, source: str = "<MetaGraphDef>") -> None:
             f"{source}: its function library has {' and '.join(problems)}; TensorFlow's "
             "importer crashes the process on such graphs, so it is not imported"
         )
+
+
+def check_saver_def(meta: Any, source: str = "<MetaGraphDef>") -> None:
+    """The ``SaverDef``'s restore op, save tensor and filename tensor are nodes of the graph.
+
+    Raises:
+        CorruptCheckpointError: naming the field and the missing node (instead of the
+            ``KeyError`` a restore would raise later).
+    """
+    if not meta.HasField("saver_def"):
+        return
+    nodes = {n.name for n in meta.graph_def.node}
+    saver_def = meta.saver_def
+    for field in ("restore_op_name", "save_tensor_name", "filename_tensor_name"):
+        name = getattr(saver_def, field)
+        node = name.lstrip("^").split(":")[0]
+        if name and node not in nodes:
+            raise CorruptCheckpointError(
+                f"{source}: the SaverDef's {field} is {name!r}, but the graph has no node {node!r}"
+            )
 
 
 def _some(names: list[str], shown: int = 3) -> str:
