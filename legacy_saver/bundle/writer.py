@@ -23,11 +23,12 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import CorruptCheckpointError
+from ..errors import CheckpointExistsError, CorruptCheckpointError
 from .coding import crc32c, mask_crc
 from .dtypes import DType, dtype_from_numpy
 from .entry import BundleEntry, Extent
 from .fileio import EarlyFlush, copy_range, file_crc32c, write_bytes_atomic
+from .files import checkpoint_files
 from .naming import data_path, index_path, temp_path
 from .ordered_code import slice_key
 from .protos import BundleHeaderProto
@@ -45,12 +46,24 @@ class BundleWriter:
             ``add(..., shard=i)``.
         fsync: make files durable before they are renamed into place (their
             writeback starts while they are written: ``fileio.EarlyFlush``).
+        overwrite: replace a checkpoint already at ``prefix``. Without it, an
+            existing one (a V2 ``.index``, or a V1 file or its shards under that
+            name) is refused with ``CheckpointExistsError`` before anything is
+            written.
+
+    Raises:
+        CheckpointExistsError: ``prefix`` holds a checkpoint and ``overwrite`` is False.
     """
 
-    def __init__(self, prefix: str | os.PathLike[str], *, num_shards: int = 1, fsync: bool = True):
+    def __init__(
+        self, prefix: str | os.PathLike[str], *, num_shards: int = 1, fsync: bool = True,
+        overwrite: bool = False,
+    ) -> None:  # fmt: skip
         if num_shards < 1:
             raise ValueError(f"num_shards must be >= 1, got {num_shards}")
         self.prefix = os.fspath(prefix)
+        if not overwrite:
+            refuse_existing(self.prefix)
         self.num_shards = num_shards
         self._fsync = fsync
         self._entries: dict[str, BundleEntry] = {}
@@ -268,6 +281,17 @@ class BundleWriter:
             self.finish()
         else:
             self.abandon()
+
+
+def refuse_existing(prefix: str) -> None:
+    """Raise ``CheckpointExistsError`` when ``prefix`` already holds a checkpoint: its V2
+    ``.index``, or a V1 file or V1 shards under that exact name (``files.checkpoint_files``)."""
+    found = checkpoint_files(prefix)
+    if found:
+        raise CheckpointExistsError(
+            f"{found[0]} already exists; pass overwrite=True (--overwrite on the command "
+            "line) to replace it"
+        )
 
 
 def write_index(
