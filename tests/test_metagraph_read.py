@@ -22,6 +22,17 @@ try:
     read_meta_graph(sys.argv[1])
 except CheckpointError as e:
     print(type(e).__name__, str(e))
+if len(sys.argv) > 2:  # the importers, too
+    import tensorflow as tf
+    from legacy_saver.graph import LegacyModel
+    from legacy_saver.saver import import_meta_graph
+    path = sys.argv[1]
+    for load in [lambda: import_meta_graph(path, safe=True), lambda: LegacyModel.load(path)]:
+        try:
+            with tf.Graph().as_default():
+                load()
+        except CheckpointError as e:
+            print(type(e).__name__, str(e))
 """
 
 
@@ -41,6 +52,22 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     )
     assert out.stdout.startswith("CheckpointError"), out.stderr
     assert "is a FIFO, not a regular file" in out.stdout
+
+
+@pytest.mark.slow
+def test_fifo_meta_does_not_hang_the_importers(tmp_path):
+    fifo = tmp_path / "model.meta"
+    os.mkfifo(fifo)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(fifo), "importers"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 3 and all("is a FIFO, not a regular file" in line for line in lines)
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])

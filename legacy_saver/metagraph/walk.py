@@ -257,7 +257,7 @@ class FunctionTable:
                     elif callee not in members:
                         deepest = max(deepest, depth[callee])
                         inherited = [f for f in problems[callee] if not _is_depth(f)]
-                        found.extend(_via(inherited, name, caller))
+                        found.extend(_via(inherited, f"{name}/{caller}"))
                 if recursive:
                     self.recursive.add(name)
                     cycle = " -> ".join(sorted(members)[:5])
@@ -287,14 +287,14 @@ def _is_depth(finding: Finding) -> bool:
     return finding.reason.startswith(DEPTH_REASON)
 
 
-def _via(findings: Iterable[Finding], function: str, caller: str) -> Iterator[Finding]:
+def _via(findings: Iterable[Finding], caller: str) -> Iterator[Finding]:
+    """``findings`` of a called function, saying which node calls it (the innermost call
+    is kept: it names the function body the op sits in)."""
     for f in findings:
-        if "(reached through" in f.where or f.where.startswith("the function library"):
+        if "(called by " in f.where or f.where.startswith("the function library"):
             yield f
         else:
-            yield Finding(
-                f.op_name, f.op_type, f"{f.where} (reached through {function}/{caller})", f.reason
-            )
+            yield Finding(f.op_name, f.op_type, f"{f.where} (called by {caller})", f.reason)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -384,7 +384,7 @@ def node_findings(
             called.append(node.op)
         found: list[Finding] = []
         for name in called:
-            found.extend(_via(functions.problems(name), name, node.name))
+            found.extend(_via(functions.problems(name), node.name))
         return _dedupe(found)
     reader_input = ASSET_READERS.get(node.op)
     if reader_input is not None and _data_input(node, reader_input) in asset_feeds:
@@ -394,7 +394,7 @@ def node_findings(
         return []
     found = [Finding(node.name, node.op, "graph", reason)]
     for name in node.functions:  # what an unsafe op would run too (a dataset's functions)
-        found.extend(_via(functions.problems(name), name, node.name))
+        found.extend(_via(functions.problems(name), node.name))
     return _dedupe(found)
 
 
