@@ -1,16 +1,39 @@
 """Checkpoint converters: TF1 name-based <-> TF2 object-based, V1 -> V2.
 
 Structural conversion, ``tf2_to_tf1``, ``v1_to_v2`` and ``verify`` never import
-TensorFlow; conversion into a target model (``target=``) does, lazily.
+TensorFlow; conversion into a target model (``target=``) does, lazily. The names
+below are imported on first use, so ``legacy-ckpt inspect`` (``converters.cli``)
+never loads the conversion engine.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from legacy_saver.errors import CheckpointError
 
-from .api import plan_tf1_to_tf2, tf1_to_tf2, tf2_to_tf1, v1_to_v2
-from .plan import Plan
-from .report import ConversionReport
-from .rules import Rule, RuleError, load_rules
-from .verify import VerifyReport, verify
+if TYPE_CHECKING:
+    from .api import plan_tf1_to_tf2, tf1_to_tf2, tf2_to_tf1, v1_to_v2
+    from .plan import Plan
+    from .report import ConversionReport
+    from .rules import Rule, RuleError, load_rules
+    from .verify import VerifyReport, verify
+
+# name -> module that defines it, imported on first use
+_LAZY = {
+    "plan_tf1_to_tf2": "api",
+    "tf1_to_tf2": "api",
+    "tf2_to_tf1": "api",
+    "v1_to_v2": "api",
+    "Plan": "plan",
+    "ConversionReport": "report",
+    "Rule": "rules",
+    "RuleError": "rules",
+    "load_rules": "rules",
+    "VerifyReport": "verify",
+    "verify": "verify",
+}
 
 __all__ = [
     "CheckpointError",
@@ -26,3 +49,16 @@ __all__ = [
     "v1_to_v2",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'converters' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -26,6 +26,7 @@ from .entry import BundleEntry, Extent
 from .naming import data_path, index_path
 from .ordered_code import slice_key
 from .protos import ENDIAN_BIG, ENDIAN_LITTLE, BundleHeaderProto
+from .source import CheckpointFile
 from .storage import Storage, storage_for
 from .strings import decode_strings
 from .table import TableReader
@@ -155,6 +156,22 @@ class BundleReader:
         """The dtype of ``key``; an unknown enum names the file and the key."""
         return self._dtype(self.entry(key))
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self.entry(key).shape
+
+    def files(self) -> list[CheckpointFile]:
+        """The ``.index`` and every data shard, with sizes (None: missing)."""
+        paths = [self.index_file] + [self.data_file(i) for i in range(self.num_shards)]
+        return [CheckpointFile(p, self._size_or_none(p)) for p in paths]
+
+    def _size_or_none(self, path: str) -> int | None:
+        if path == self.index_file:
+            return self.index_bytes
+        try:
+            return self._storage.size(path) if self._storage.exists(path) else None
+        except FileNotFoundError:
+            return None
+
     def _dtype(self, entry: BundleEntry) -> DType:
         try:
             return entry.dtype
@@ -179,12 +196,14 @@ class BundleReader:
     def data_file(self, shard: int) -> str:
         return data_path(self.prefix, shard, self.num_shards)
 
-    def locate(self, entry: BundleEntry) -> str:
-        """The path of the shard holding ``entry``'s bytes, after checking that it
-        exists and is long enough (the errors name the tensor): for callers that
-        copy the bytes themselves."""
-        self._shard(entry)
-        return self.data_file(entry.shard_id)
+    def open_data(self, entry: BundleEntry) -> BinaryIO:
+        """The open data shard holding ``entry``'s bytes (``entry.offset`` onwards,
+        ``entry.size`` of them), for callers that copy the bytes themselves, after
+        checking that the shard exists, is a regular file and is long enough (the
+        errors name the shard and the tensor). The handle belongs to this reader: use
+        positioned reads (``os.pread``, ``copy_file_range`` with an offset), do not
+        close it; it lives until ``close()``."""
+        return self._shard(entry)
 
     def _shard(self, entry: BundleEntry) -> BinaryIO:
         shard = entry.shard_id
