@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from legacy_saver.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from .api import plan_tf1_to_tf2, tf1_to_tf2, tf2_to_tf1, v1_to_v2
+    from .api import convert, plan_tf1_to_tf2, tf1_to_tf2, tf2_to_tf1, v1_to_v2
+    from .options import ConversionOptions, OptimizerMode, TargetFormat
     from .plan import Plan
     from .report import ConversionReport
     from .rules import Rule, RuleError, load_rules
@@ -22,10 +23,14 @@ if TYPE_CHECKING:
 
 # name -> module that defines it, imported on first use
 _LAZY = {
+    "convert": "api",
     "plan_tf1_to_tf2": "api",
     "tf1_to_tf2": "api",
     "tf2_to_tf1": "api",
     "v1_to_v2": "api",
+    "ConversionOptions": "options",
+    "OptimizerMode": "options",
+    "TargetFormat": "options",
     "Plan": "plan",
     "ConversionReport": "report",
     "Rule": "rules",
@@ -37,11 +42,15 @@ _LAZY = {
 
 __all__ = [
     "CheckpointError",
+    "ConversionOptions",
     "ConversionReport",
+    "OptimizerMode",
     "Plan",
     "Rule",
     "RuleError",
+    "TargetFormat",
     "VerifyReport",
+    "convert",
     "load_rules",
     "plan_tf1_to_tf2",
     "tf1_to_tf2",

@@ -44,6 +44,7 @@ _LAZY = {
     "inspect_checkpoint": "bundle.inspect",
     "diff_checkpoints": "bundle.diff",
     "Saver": "saver",
+    "AsyncCheckpointSaverHook": "saver",
     "import_meta_graph": "saver",
     "export_meta_graph": "saver",
     "LegacyModel": "graph",
