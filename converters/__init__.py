@@ -9,6 +9,8 @@ never loads the conversion engine.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from legacy_saver.errors import CheckpointError
@@ -58,6 +60,20 @@ __all__ = [
     "v1_to_v2",
     "verify",
 ]
+
+
+class _Package(types.ModuleType):
+    """Importing the submodule ``converters.verify`` binds the package attribute
+    ``verify``; the eager ``from .verify import verify`` this file used to make let the
+    function win, and so does this (``converters.verify`` stays the function)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "verify" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -15,6 +15,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import (
+    CheckpointError,
     CheckpointNotFoundError,
     CorruptCheckpointError,
     TensorNotFoundError,
@@ -23,6 +24,7 @@ from ..errors import (
 from .coding import DecodeError, crc32c, unmask_crc
 from .dtypes import DType
 from .entry import BundleEntry, Extent
+from .fileio import read_identified, same_file
 from .naming import data_path, index_path
 from .ordered_code import slice_key
 from .protos import ENDIAN_BIG, ENDIAN_LITTLE, BundleHeaderProto
@@ -35,6 +37,8 @@ HEADER_KEY = b""
 BUNDLE_VERSION = 1  # tensor_bundle.cc kTensorBundleVersion: what this reader understands
 MAX_SHARDS = 1_000_000
 READ_CHUNK_BYTES = 64 << 20  # read big tensors in pieces so one read() never copies 2 GB
+EAGER_OPEN_MAX_SHARDS = 64  # open the shards with the index up to this many (fds are finite)
+OPEN_ATTEMPTS = 3  # re-read the index this often if it keeps being replaced while opening
 
 
 def _decode_key(key: bytes) -> str:
@@ -58,7 +62,15 @@ def _extents_key(extents: tuple[Extent, ...], shape: tuple[int, ...]) -> tuple[s
 
 
 class BundleReader:
-    """Random access to the tensors of one V2 checkpoint prefix."""
+    """Random access to the tensors of one V2 checkpoint prefix.
+
+    Consistency under re-saves (local files): right after reading the ``.index`` the
+    reader opens the data shards it names (up to ``EAGER_OPEN_MAX_SHARDS``) and then
+    checks that ``P.index`` is still the file it read; if a writer replaced it
+    meanwhile, it reads again. From then on it holds the very files that index
+    describes, whatever is published or deleted under those names later
+    (``publish.py``): it never mixes two generations of a checkpoint.
+    """
 
     def __init__(
         self, prefix: str | os.PathLike[str], *, verify_checksums: bool = True,
@@ -71,15 +83,39 @@ class BundleReader:
         self._storage = storage
         self._verify = verify_checksums
         self.index_file = index_path(self.prefix)
-        if not storage.exists(self.index_file):
-            raise CheckpointNotFoundError(f"{self.index_file} does not exist")
-        raw = storage.read(self.index_file)
-        self.index_bytes = len(raw)
-        self.compressed_blocks = False
-        self._entries = self._load_index(raw)
         self._decoded: dict[str, BundleEntry] = {}
         self._files: dict[int, BinaryIO] = {}
         self._shard_sizes: dict[int, int] = {}
+        self.compressed_blocks = False
+        if not storage.is_local:
+            if not storage.exists(self.index_file):
+                raise CheckpointNotFoundError(f"{self.index_file} does not exist")
+            raw = storage.read(self.index_file)
+            self.index_bytes = len(raw)
+            self._entries = self._load_index(raw)
+            return
+        for _ in range(OPEN_ATTEMPTS):
+            raw, identity = read_identified(self.index_file)
+            self.index_bytes = len(raw)
+            self._entries = self._load_index(raw)
+            if self.num_shards > EAGER_OPEN_MAX_SHARDS:
+                break
+            self._open_shards()
+            if same_file(self.index_file, identity):
+                break
+            self.close()  # P.index was replaced while the shards were opened: again
+            self._decoded.clear()
+
+    def _open_shards(self) -> None:
+        """Open every data shard now (missing or refused ones are left to the first read,
+        which names the tensor)."""
+        for shard in range(self.num_shards):
+            try:
+                f = self._storage.open_read(self.data_file(shard))
+            except (CheckpointError, OSError):
+                continue
+            self._files[shard] = f
+            self._shard_sizes[shard] = os.fstat(f.fileno()).st_size
 
     # -- index -------------------------------------------------------------
     def _corrupt(self, detail: str) -> CorruptCheckpointError:
@@ -214,8 +250,17 @@ class BundleReader:
                 raise CheckpointNotFoundError(
                     f"{path} is missing (tensor {entry.key!r} is stored there)"
                 )
-            self._shard_sizes[shard] = self._storage.size(path)
-            f = self._files[shard] = self._storage.open_read(path)
+            try:
+                f = self._storage.open_read(path)
+            except FileNotFoundError:
+                raise CheckpointNotFoundError(
+                    f"{path} is missing (tensor {entry.key!r} is stored there)"
+                ) from None
+            local = self._storage.is_local
+            self._shard_sizes[shard] = (
+                os.fstat(f.fileno()).st_size if local else self._storage.size(path)
+            )
+            self._files[shard] = f
         if entry.offset + entry.size > self._shard_sizes[shard]:
             raise CorruptCheckpointError(
                 f"{self.data_file(shard)} is truncated: tensor {entry.key!r} needs bytes "
