@@ -239,7 +239,7 @@ def copy_file_atomic(src: str, dst: str, *, link: bool = False, fsync: bool = Tr
             except OSError:
                 linked = False
         if not linked:
-            with open(src, "rb") as fin, open(temp, "xb") as fout:
+            with open_regular(src) as fin, open(temp, "xb") as fout:
                 while chunk := fin.read(COPY_CHUNK_BYTES):
                     fout.write(chunk)
                 fout.flush()
