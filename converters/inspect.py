@@ -13,20 +13,26 @@ import numpy as np
 from legacy_saver.bundle.inspect import (
     JSON_VALUE_MAX_ELEMENTS,
     SCHEMA,
+    TensorPreview,
     inspect_checkpoint,
+    tensor_preview,
     tensor_to_json,
     tensor_value,
 )
 
-__all__ = ["JSON_VALUE_MAX_ELEMENTS", "PRINT_THRESHOLD", "SCHEMA", "format_table",
-           "format_tensor", "human_bytes", "inspect_checkpoint", "tensor_to_json",
-           "tensor_value"]  # fmt: skip
+__all__ = ["JSON_VALUE_MAX_ELEMENTS", "PRINT_THRESHOLD", "SCHEMA", "TensorPreview", "format_table",
+           "format_tensor", "human_bytes", "inspect_checkpoint", "tensor_preview",
+           "tensor_to_json", "tensor_value"]  # fmt: skip
 
 PRINT_THRESHOLD = 200  # numpy summarises arrays with more elements than this
 
 
-def format_tensor(name: str, value: np.ndarray) -> str:
+def format_tensor(name: str, value: np.ndarray | TensorPreview) -> str:
     """A tensor for people: header line, then numpy's (truncated) printing."""
+    if isinstance(value, TensorPreview):  # the strings numpy would show, and its layout
+        with np.printoptions(threshold=0, edgeitems=value.edgeitems, linewidth=100):
+            body = np.array2string(value.edges, separator=", ") if value.edges.size else "[...]"
+        return f"{name}  string  {list(value.shape)}\n{body}"
     dtype = "string" if value.dtype == object else str(value.dtype)
     with np.printoptions(threshold=PRINT_THRESHOLD, edgeitems=3, linewidth=100, precision=6):
         body = np.array2string(value, separator=", ") if value.size else "[]"

@@ -2,23 +2,28 @@
 
 Keys are compared by name; tensors present on both sides are read one pair at
 a time and compared in chunks, so memory holds at most one tensor from each
-checkpoint, never either checkpoint whole. NaNs in the same places count as
-equal. Nothing here imports TensorFlow (nor the converters; ``converters.diff``
-re-exports this module).
+checkpoint, never either checkpoint whole. String tensors are held as their stored
+bytes and compared a chunk of strings at a time (equal stored bytes: equal), so a
+tensor of many short strings costs about its stored size, not a Python object each.
+NaNs in the same places count as equal. Nothing here imports TensorFlow (nor the
+converters; ``converters.diff`` re-exports this module).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .checkpoint import CheckpointReader, load_checkpoint
+from .dtypes import DType
 
 SCHEMA = "legacy-ckpt/diff/1"
 CHUNK_ELEMENTS = 1 << 22  # compare 4 Mi elements at a time: bounded float64 temporaries
+STRING_CHUNK_ELEMENTS = 1 << 14  # strings materialised at a time, per side
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ def diff_checkpoints(
 
 
 def _compare(ra: CheckpointReader, rb: CheckpointReader, key: str, atol: float) -> ValueDiff | None:
+    if ra.dtype(key) is DType.STRING:
+        return _compare_strings(ra, rb, key)
     va, vb = ra.get_tensor(key).reshape(-1), rb.get_tensor(key).reshape(-1)
     numeric = va.dtype.kind not in "bOSU"  # ints, floats (bfloat16 too), complex
     differing, worst = 0, 0.0
@@ -143,3 +150,31 @@ def _compare(ra: CheckpointReader, rb: CheckpointReader, key: str, atol: float) 
     if not differing:
         return None
     return ValueDiff(key, differing, int(va.size), worst if numeric else None)
+
+
+def _compare_strings(ra: CheckpointReader, rb: CheckpointReader, key: str) -> ValueDiff | None:
+    """Strings of stored V2 tensors are compared a chunk at a time (``StringLayout``), and
+    not at all when the stored bytes are equal: memory is the two values' stored bytes
+    plus a chunk, not a Python object per string."""
+    chunks = [_string_chunks(r, key) for r in (ra, rb)]
+    if chunks[0] is None or chunks[1] is None:  # V1, partitioned: whole values
+        va, vb = ra.get_tensor(key).reshape(-1), rb.get_tensor(key).reshape(-1)
+        differing, count = int(np.count_nonzero(va != vb)), int(va.size)
+    else:
+        (data_a, iter_a), (data_b, iter_b) = chunks[0], chunks[1]
+        differing, count = 0, 0
+        if data_a != data_b:
+            for xa, xb in zip(iter_a, iter_b, strict=True):
+                differing += sum(a != b for a, b in zip(xa, xb, strict=True))
+        count = int(np.prod(ra.shape(key), dtype=np.int64))
+    return ValueDiff(key, differing, count, None) if differing else None
+
+
+def _string_chunks(
+    reader: CheckpointReader, key: str
+) -> tuple[bytes, Iterator[list[bytes]]] | None:
+    bundle = reader.bundle
+    if bundle is None or bundle.entry(key).slices:
+        return None
+    layout = bundle.string_layout(key)
+    return layout.data, layout.values(STRING_CHUNK_ELEMENTS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from .naming import OBJECT_GRAPH_KEY
 
 SCHEMA = "legacy-ckpt/inspect/1"
 JSON_VALUE_MAX_ELEMENTS = 1000  # larger tensors get statistics, not values, in JSON
+PREVIEW_EDGE_ITEMS = 3  # tensor_preview: strings kept at each end of each axis (numpy's edges)
+PREVIEW_MAX_ELEMENTS = 1 << 20  # more edge slots than this (rank > 7): none are kept
 
 
 def inspect_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -102,8 +105,65 @@ def tensor_value(path: str | os.PathLike[str], name: str) -> np.ndarray:
         return reader.get_tensor(name)
 
 
-def tensor_to_json(name: str, value: np.ndarray) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TensorPreview:
+    """What a summarised printout shows of a big string tensor, without the rest.
+
+    ``edges`` is an object array in which every axis longer than ``2 * edgeitems`` is cut
+    to its first ``edgeitems`` strings, one placeholder (``None``), and its last
+    ``edgeitems``; numpy's summarised printing of ``edges`` (threshold 0) skips exactly
+    the placeholders, so it prints what numpy prints for the whole tensor.
+    """
+
+    shape: tuple[int, ...]
+    edges: np.ndarray
+    edgeitems: int = PREVIEW_EDGE_ITEMS
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+def tensor_preview(
+    path: str | os.PathLike[str], name: str, *, edgeitems: int = PREVIEW_EDGE_ITEMS
+) -> np.ndarray | TensorPreview:
+    """``tensor_value``, except that a stored string tensor of more than
+    ``JSON_VALUE_MAX_ELEMENTS`` elements comes back as a ``TensorPreview``: the strings a
+    summarised printout shows, read in one pass over the stored bytes, never a Python
+    object per string. What ``legacy-ckpt inspect --tensor`` prints and reports."""
+    with load_checkpoint(path) as reader:
+        bundle = reader.bundle
+        if (
+            bundle is None
+            or name not in bundle
+            or bundle.dtype(name) is not DType.STRING
+            or bundle.entry(name).slices
+            or bundle.entry(name).num_elements <= JSON_VALUE_MAX_ELEMENTS
+        ):
+            return reader.get_tensor(name)
+        shape = bundle.entry(name).shape
+        cut = [d > 2 * edgeitems for d in shape]
+        kept = [np.r_[0:edgeitems, d - edgeitems : d] if c else np.arange(d)
+                for d, c in zip(shape, cut, strict=True)]  # fmt: skip
+        slots = [np.r_[0:edgeitems, edgeitems + 1 : 2 * edgeitems + 1] if c else np.arange(d)
+                 for d, c in zip(shape, cut, strict=True)]  # fmt: skip
+        edges = np.empty([2 * edgeitems + 1 if c else d for d, c in zip(shape, cut, strict=True)],
+                         dtype=object)  # fmt: skip
+        if edges.size > PREVIEW_MAX_ELEMENTS:  # absurd ranks: show nothing rather than hang
+            return TensorPreview(shape, np.empty([0] * len(shape), dtype=object), edgeitems)
+        flat = np.ravel_multi_index(np.meshgrid(*kept, indexing="ij"), shape).reshape(-1)
+        order = np.argsort(flat)
+        strings = np.empty(flat.size, dtype=object)
+        strings[order] = bundle.string_layout(name).take(flat[order])
+        edges[np.ix_(*slots)] = strings.reshape([len(k) for k in kept])
+        return TensorPreview(shape, edges, edgeitems)
+
+
+def tensor_to_json(name: str, value: np.ndarray | TensorPreview) -> dict[str, Any]:
     """A tensor for ``--json``: the values when small, statistics always."""
+    if isinstance(value, TensorPreview):  # a big string tensor: no values, no statistics
+        return {"name": name, "dtype": "string", "shape": list(value.shape), "truncated": True,
+                "value": None, "stats": None}  # fmt: skip
     out: dict[str, Any] = {
         "name": name,
         "dtype": str(value.dtype) if value.dtype != object else "string",
@@ -112,9 +172,10 @@ def tensor_to_json(name: str, value: np.ndarray) -> dict[str, Any]:
         "value": None,
         "stats": None,
     }
-    if value.dtype == object:
-        as_text = np.vectorize(_bytes_text, otypes=[object])(value) if value.size else value
-        out["value"] = None if out["truncated"] else as_text.tolist()
+    if value.dtype == object:  # text only for what is reported: never a str per string
+        if not out["truncated"]:
+            as_text = np.vectorize(_bytes_text, otypes=[object])(value) if value.size else value
+            out["value"] = as_text.tolist()
         return out
     if not out["truncated"]:
         out["value"] = _jsonable(value).tolist()

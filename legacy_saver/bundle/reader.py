@@ -30,7 +30,7 @@ from .ordered_code import slice_key
 from .protos import ENDIAN_BIG, ENDIAN_LITTLE, BundleHeaderProto
 from .source import CheckpointFile
 from .storage import Storage, storage_for
-from .strings import decode_strings
+from .strings import StringLayout
 from .table import TableReader
 
 HEADER_KEY = b""
@@ -317,24 +317,48 @@ class BundleReader:
         return out
 
     def _read_strings(self, entry: BundleEntry) -> np.ndarray:
-        self._shard(entry)
-        data = bytearray(entry.size)
-        self.read_into(entry, memoryview(data), verify=False)  # decode_strings checks the crc
+        layout = self._string_layout(entry)
+        out = np.empty(entry.num_elements, dtype=object)
+        done = 0
+        for chunk in layout.values():
+            out[done : done + len(chunk)] = chunk
+            done += len(chunk)
+        return out.reshape(entry.shape)
+
+    def string_layout(self, key: str) -> StringLayout:
+        """The stored string tensor ``key`` (unsliced), checked, its strings decoded on
+        demand (``StringLayout.values``/``take``): for tools that must not hold a Python
+        object per string (``diff``, ``inspect --tensor``)."""
+        entry = self.entry(key)
+        if entry.slices or self._dtype(entry) is not DType.STRING:
+            raise ValueError(f"{key!r} is not a stored (unsliced) string tensor")
+        return self._string_layout(entry)
+
+    def _string_layout(self, entry: BundleEntry) -> StringLayout:
+        """Read ``entry``'s bytes once (as one ``bytes``, no second copy) and check them."""
+        where = f"{self.data_file(entry.shard_id)}: tensor {entry.key!r}"
+        f = self._shard(entry)
+        f.seek(entry.offset)
+        parts, done = [], 0
+        while done < entry.size:
+            part = f.read(entry.size - done)
+            if not part:
+                raise CorruptCheckpointError(f"{self.data_file(entry.shard_id)} ended early "
+                                             f"reading {entry.key!r}")  # fmt: skip
+            parts.append(part)
+            done += len(part)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        del parts
         try:
-            values, crc = decode_strings(
-                bytes(data), entry.num_elements, big_endian=self.big_endian, verify=self._verify
-            )
+            layout = StringLayout(data, entry.num_elements, big_endian=self.big_endian,
+                                  verify=self._verify)  # fmt: skip
         except DecodeError as exc:
-            raise CorruptCheckpointError(
-                f"{self.data_file(entry.shard_id)}: tensor {entry.key!r}: {exc}"
-            ) from None
-        if self._verify and crc != unmask_crc(entry.crc32c):
+            raise CorruptCheckpointError(f"{where}: {exc}") from None
+        if self._verify and layout.crc != unmask_crc(entry.crc32c):
             raise CorruptCheckpointError(
                 f"{self.data_file(entry.shard_id)}: checksum mismatch for tensor {entry.key!r}"
             )
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out.reshape(entry.shape)
+        return layout
 
     # -- partitioned variables --------------------------------------------
     def slice_entries(self, key: str) -> list[tuple[tuple[Extent, ...], BundleEntry]]:
