@@ -127,7 +127,7 @@ class V1Reader:
                 slice(0, d) if n == -1 else slice(s, s + n)
                 for (s, n), d in zip(extents, shape, strict=True)
             )
-            out[box] = value
+            out[(*box, Ellipsis)] = value  # 0-d too: an object scalar is copied, not nested
             covered += value.size
         if covered != out.size:
             raise CorruptCheckpointError(
