@@ -10,6 +10,8 @@ data as a ``TensorProto`` with typed repeated fields
 
 from __future__ import annotations
 
+from types import EllipsisType
+
 import numpy as np
 
 from ..errors import CorruptCheckpointError, TensorNotFoundError, UnsupportedFeatureError
@@ -123,11 +125,11 @@ class V1Reader:
         for extents in slices:
             sub = tuple(d if n == -1 else n for (_, n), d in zip(extents, shape, strict=True))
             value = self._slice_value(path, key, extents, dtype, sub)
-            box = tuple(
+            box: tuple[slice | EllipsisType, ...] = tuple(
                 slice(0, d) if n == -1 else slice(s, s + n)
                 for (s, n), d in zip(extents, shape, strict=True)
             )
-            out[(*box, Ellipsis)] = value  # 0-d too: an object scalar is copied, not nested
+            out[(*box, ...)] = value  # 0-d too: an object scalar is copied, not nested
             covered += value.size
         if covered != out.size:
             raise CorruptCheckpointError(
