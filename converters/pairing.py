@@ -66,16 +66,26 @@ def source_scopes(pair: Pairing, keys: Iterable[str]) -> list[str]:
                 scope = key[: -len(suffix) - 1]
                 if regex.fullmatch(scope):
                     found.add(scope)
-    if isinstance(pair.order, str):
+    if pair.order == "name":
         return sorted(found)
-    listed = [s for s in pair.order if s in found]
-    missing = sorted(found - set(listed))
-    if missing:
+    if pair.order == "natural":
+        return sorted(found, key=natural_key)
+    groups = [re.compile(g) for g in pair.order]
+
+    def group_of(scope: str) -> int:
+        for i, g in enumerate(groups):
+            if g.match(scope):
+                return i
         raise RuleError(
-            f"pair {pair.label!r}: source scopes {missing[:3]} match but are not "
-            "in its 'order' list"
+            f"pair {pair.label!r}: source scope {scope!r} matches none of its 'order' regexes"
         )
-    return listed
+
+    return sorted(found, key=lambda s: (group_of(s), natural_key(s)))
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key comparing runs of digits as numbers: ``a_2`` < ``a_10``."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name) if p)
 
 
 def target_layers(pair: Pairing, layers: Sequence[TargetLayer]) -> list[TargetLayer]:
