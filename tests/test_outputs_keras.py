@@ -17,7 +17,7 @@ import pytest
 from converters import presets
 from converters.outputs import OutputFormat, format_for, keras_write
 from converters.outputs.keras_h5 import KerasWeightsWriter
-from converters.rules import Rule
+from converters.rules import Fill, Rule, RuleSet
 from legacy_saver.bundle import BundleWriter
 from legacy_saver.errors import CheckpointError, CorruptCheckpointError
 from tests.helpers.paths import cli_command
@@ -220,3 +220,64 @@ def test_cli_lists_and_detects(tmp_path):
         [*cli_command(), "presets", "--detect", prefix], capture_output=True, text=True
     )
     assert out.returncode == 1 and "fits no preset" in out.stdout
+
+
+def test_ema_shadows_replace_their_variables_only_when_asked(tmp_path):
+    model = _small_model()
+    prefix, values = _checkpoint(tmp_path, model)
+    shadowed = str(tmp_path / "ema.ckpt")
+    shadow = np.full((4, 3, 3, 3), 0.5, "float32").transpose(1, 2, 3, 0)
+    from legacy_saver.bundle import load_checkpoint
+
+    with load_checkpoint(prefix) as r, BundleWriter(shadowed) as w:
+        for key in r.keys():
+            w.add(key, r.get_tensor(key))
+        w.add("net/stem/weights/ExponentialMovingAverage", shadow)
+    plain = presets.convert(shadowed, tmp_path / "plain.weights.h5", target=model, rules=RULES)
+    assert any("use it with ema=True" in d.reason for d in plain.dropped)
+    ema = presets.convert(
+        shadowed, tmp_path / "ema.weights.h5", target=model, rules=RULES, ema=True
+    )
+    assert any(d.src == "net/stem/weights" and "ema=True" in d.reason for d in ema.dropped)
+    with h5py.File(tmp_path / "ema.weights.h5") as f, h5py.File(tmp_path / "plain.weights.h5") as g:
+        assert np.array_equal(f["layers/conv2d/vars/0"][()], shadow)
+        assert np.array_equal(g["layers/conv2d/vars/0"][()], values["stem/kernel"])
+    note = presets.convert(prefix, tmp_path / "n.weights.h5", target=model, rules=RULES, ema=True)
+    assert any("no ExponentialMovingAverage shadows" in n for n in note.notes)
+
+
+def test_fills_and_partial(tmp_path):
+    model = _small_model()
+    prefix, _ = _checkpoint(tmp_path, model)
+    lacking = str(tmp_path / "nogamma.ckpt")
+    from legacy_saver.bundle import load_checkpoint
+
+    with load_checkpoint(prefix) as r, BundleWriter(lacking) as w:
+        for key in r.keys():
+            if not key.endswith("gamma"):
+                w.add(key, r.get_tensor(key))
+    with pytest.raises(CheckpointError, match="(?s)1 target variable.*names: stem_bn/gamma"):
+        presets.convert(lacking, tmp_path / "a.weights.h5", target=model, rules=RULES)
+    filled = RuleSet(RULES, fills=[Fill(r"_bn/gamma$", 1.0, why="trained with scale=False")])
+    report = presets.convert(lacking, tmp_path / "b.weights.h5", target=model, rules=filled)
+    assert report.unmatched == () and any(
+        "filled layers/batch_normalization" in n for n in report.notes
+    )
+    with h5py.File(tmp_path / "b.weights.h5") as f:
+        assert np.array_equal(f["layers/batch_normalization/vars/0"][()], np.ones(4))
+    part = presets.convert(
+        lacking, tmp_path / "c.weights.h5", target=model, rules=RULES, partial=True
+    )
+    assert [u.dst for u in part.unmatched] == ["layers/batch_normalization/vars/0"]
+    _small_model().load_weights(str(tmp_path / "c.weights.h5"))  # complete, loadable
+
+
+def test_tf2_format_restores_with_the_stock_api(tf, tmp_path):
+    model = _small_model()
+    prefix, values = _checkpoint(tmp_path, model)
+    dst = str(tmp_path / "tf2" / "ckpt")
+    report = presets.convert(prefix, dst, target=model, rules=RULES, format="tf2")
+    assert report.kind == "tf1_to_tf2" and report.unmatched == ()
+    fresh = _small_model()
+    tf.train.Checkpoint(model=fresh).read(dst).assert_existing_objects_matched()
+    assert all(np.array_equal(v.numpy(), values[v.path]) for v in fresh.weights)

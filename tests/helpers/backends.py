@@ -30,17 +30,18 @@ for job in json.loads(sys.argv[1]):
     out = out if isinstance(out, (list, tuple)) else [out]
     np.savez(job["out"], *[np.asarray(o) for o in out])
     keras.backend.clear_session()
-loaded = [m for m in ("legacy_saver", "converters", "tensorflow") if m in sys.modules]
-print("loaded:", ",".join(loaded))
+    loaded = [m for m in ("legacy_saver", "converters", "tensorflow") if m in sys.modules]
+    print("loaded:", ",".join(loaded), flush=True)
 """
 
 
 def predict_on(
     backend: str, jobs: list[tuple[str, str | Path, np.ndarray]], tmp: Path
 ) -> tuple[list[list[np.ndarray]], str]:
-    """``(outputs per job, modules)``: each job ``(build, weights, inputs)`` run
-    on ``backend`` in one subprocess, and which of our packages / TensorFlow
-    that subprocess had imported (``build`` may use ``keras`` only)."""
+    """``(outputs, modules)`` per job: each job ``(build, weights, inputs)`` run
+    on ``backend`` in one subprocess, in order, and which of our packages and
+    TensorFlow that subprocess had imported once the job was done (a job whose
+    ``build`` uses ``keras`` only, run first, proves the file loads without them)."""
     import json
 
     pytest.importorskip(backend)
@@ -75,5 +76,9 @@ def predict_on(
     for spec in specs:
         with np.load(spec["out"]) as f:
             outputs.append([f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))])
-    loaded = next((ln for ln in result.stdout.splitlines() if ln.startswith("loaded:")), "")
-    return outputs, loaded.removeprefix("loaded:").strip()
+    loaded = [
+        ln.removeprefix("loaded:").strip()
+        for ln in result.stdout.splitlines()
+        if ln.startswith("loaded:")
+    ]
+    return outputs, loaded
