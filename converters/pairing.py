@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .rules import Pairing, Rule, RuleError, RuleSet, apply_rules, exact_rule
 
@@ -169,6 +170,22 @@ def resolve(
     base = rules if isinstance(rules, RuleSet) else RuleSet(rules or ())
     paired = base.with_exact(expand_pairs(base.pairs, keys, layers)) if base.pairs else base
     return paired.with_exact(ema_renames(keys, paired, ema=ema))
+
+
+def layers_of(model: Any) -> list[TargetLayer]:
+    """Every layer of a Keras ``model`` (nested models included), as pairing
+    sees it. Duck-typed: reads ``layers``, ``name`` and ``weights``' paths."""
+    out: list[TargetLayer] = []
+
+    def walk(m: Any) -> None:
+        for layer in getattr(m, "layers", ()):
+            names = tuple(str(v.path).rsplit("/", 1)[-1] for v in getattr(layer, "weights", ()))
+            out.append(TargetLayer(layer.name, type(layer).__name__, len(out), names))
+            if getattr(layer, "layers", None) and layer is not m:
+                walk(layer)
+
+    walk(model)
+    return out
 
 
 def has_ema_shadows(keys: Iterable[str], suffix: str = EMA_SUFFIX) -> bool:
