@@ -95,8 +95,9 @@ def _plan_tf2(reader: CheckpointReader, options: ConversionOptions) -> Plan:
         from .pairing import layers_of, resolve
 
         if rules.fills:
-            raise UnsupportedFeatureError("[[fill]] rules apply through "
-                                          "converters.presets.convert (docs/presets.md)")  # fmt: skip
+            raise UnsupportedFeatureError(
+                "[[fill]] rules apply through converters.presets.convert (docs/presets.md)"
+            )
         rules = resolve(rules, reader.keys(), layers_of(options.target))
     return plan_for_target(
         reader, options.target, rules=rules, optimizer=optimizer, partial=options.partial
