@@ -58,7 +58,7 @@ def _v1_rules(o: Mapping[str, Any]) -> RuleSet:
         Rule(f"^{s}/Conv2d_0/{_BN}", to=r"conv1_bn/\1", name="conv1 bn"),
         Rule(
             rf"^{s}/Conv2d_(\d+)_depthwise/depthwise_weights$",
-            to=r"conv_dw_\1/depthwise_kernel",
+            to=r"conv_dw_\1/kernel",
             name="depthwise",
         ),
         Rule(rf"^{s}/Conv2d_(\d+)_depthwise/{_BN}", to=r"conv_dw_\1_bn/\2", name="depthwise bn"),
@@ -78,7 +78,7 @@ def _v2_rules(o: Mapping[str, Any]) -> RuleSet:
         Rule(f"^{s}/Conv/{_BN}", to=r"bn_Conv1/\1", name="Conv bn"),
         Rule(
             f"^{s}/expanded_conv/depthwise/depthwise_weights$",
-            to="expanded_conv_depthwise/depthwise_kernel",
+            to="expanded_conv_depthwise/kernel",
             name="block 0 depthwise",
         ),
         Rule(
@@ -108,7 +108,7 @@ def _v2_rules(o: Mapping[str, Any]) -> RuleSet:
         ),
         Rule(
             rf"^{s}/expanded_conv_(\d+)/depthwise/depthwise_weights$",
-            to=r"block_\1_depthwise/depthwise_kernel",
+            to=r"block_\1_depthwise/kernel",
             name="depthwise",
         ),
         Rule(
