@@ -14,6 +14,7 @@ import pytest
 from converters import presets
 from tests.helpers.backends import predict_on
 from tests.helpers.slim import build_and_save, import_tf_slim, rel_error
+from tests.helpers.slim_irv2 import inception_resnet_v2
 from tests.helpers.slim_mobilenet import mobilenet_v1, mobilenet_v2
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
@@ -34,6 +35,8 @@ def _slim_net(name: str, slim, x):
         return mobilenet_v1(slim, tf_module(), x, alpha=0.25)
     if name == "mobilenet_v2":
         return mobilenet_v2(slim, tf_module(), x)
+    if name == "inception_resnet_v2":
+        return inception_resnet_v2(slim, tf_module(), x)
 
     if name.startswith("vgg"):
         with slim.arg_scope(vgg.vgg_arg_scope()):
@@ -70,6 +73,7 @@ CASES = {
         "keras.applications.InceptionV3(weights=None, input_shape=(75, 75, 3),"
         " classifier_activation=None)",
     ),
+    "slim/inception_resnet_v2": ("inception_resnet_v2", 75, {}, slice(1, None), None),
     "slim/resnet_v2_50": ("resnet_v2_50", 32, {}, slice(1, None), None),
     "slim/resnet_v1_50": ("resnet_v1_50", 32, {}, slice(None), None),
     "slim/mobilenet_v1": (

@@ -190,3 +190,149 @@ INCEPTION_V3 = register(
         dropped="AuxLogits (unless aux_logits=True); the background class (unless classes=1001)",
     )
 )
+
+
+# -- Inception-ResNet-v2 -------------------------------------------------------------
+IRV2 = "InceptionResnetV2"
+# Every convolution with a batch norm: the stem, the Mixed blocks' branches, and
+# the branches of the repeated blocks (the residual "up" 1x1s have biases and no
+# batch norm, and Keras names them by hand: block35_3_conv; so do Conv2d_7b_1x1).
+_IRV2_SCOPES = (
+    rf"{IRV2}/(Conv2d_[1-4][ab]_\w+|Mixed_\w+/Branch_\d/Conv\w+|"
+    r"(Repeat(_\d)?/block\d+_\d+|Block8)/Branch_\d/Conv\w+)"
+)
+# slim's creation order: groups in this order, natural order inside each
+# (block35_2 before block35_10), which is also the order of the branches.
+_IRV2_ORDER = tuple(
+    f"{IRV2}/{g}"
+    for g in (
+        "Conv2d_",
+        "Mixed_5b/",
+        "Repeat/",
+        "Mixed_6a/",
+        "Repeat_1/",
+        "Mixed_7a/",
+        "Repeat_2/",
+        "Block8/",
+    )
+)
+
+
+def _irv2_rules(o: Mapping[str, Any]) -> RuleSet:
+    pairs = [
+        Pairing(
+            _IRV2_SCOPES,
+            "Conv2D",
+            {"weights": "kernel"},
+            order=_IRV2_ORDER,
+            target_name=r"conv2d(_\d+)?",
+            name="convolutions in creation order",
+        ),
+        Pairing(
+            _IRV2_SCOPES,
+            "BatchNormalization",
+            _BN,
+            order=_IRV2_ORDER,
+            target_name=r"batch_normalization(_\d+)?",
+            name="batch norms in creation order",
+        ),
+    ]
+    rules = [
+        Rule(
+            rf"^{IRV2}/Repeat/block35_(\d+)/Conv2d_1x1/(weights|biases)$",
+            to=r"block35_\1_conv/\2",
+            name="block35 up",
+        ),
+        Rule(
+            rf"^{IRV2}/Repeat_1/block17_(\d+)/Conv2d_1x1/(weights|biases)$",
+            to=r"block17_\1_conv/\2",
+            name="block17 up",
+        ),
+        Rule(
+            rf"^{IRV2}/Repeat_2/block8_(\d+)/Conv2d_1x1/(weights|biases)$",
+            to=r"block8_\1_conv/\2",
+            name="block8 up",
+        ),
+        Rule(
+            rf"^{IRV2}/Block8/Conv2d_1x1/(weights|biases)$",
+            to=r"block8_10_conv/\1",
+            name="Block8 up (block8_10)",
+        ),
+        Rule(rf"^{IRV2}/Conv2d_7b_1x1/weights$", to="conv_7b/kernel", name="Conv2d_7b_1x1"),
+        Rule(
+            rf"^{IRV2}/Conv2d_7b_1x1/BatchNorm/(\w+)$",
+            to=r"conv_7b_bn/\1",
+            name="Conv2d_7b_1x1 batch norm",
+        ),
+        Rule(f"^{IRV2}/AuxLogits/", drop=True, name="auxiliary head"),
+    ]
+    rules += head_rules(
+        IRV2, "Logits/Logits", "predictions", o["classes"], o["source_classes"], None
+    )
+    return RuleSet(rules, pairs=pairs)
+
+
+def _irv2_build(o: Mapping[str, Any]) -> Any:
+    import keras
+
+    return keras.applications.InceptionResNetV2(
+        weights=None,
+        classes=o["classes"],
+        input_shape=o["input_shape"],
+        classifier_activation=o["classifier_activation"],
+    )
+
+
+def _irv2_match(shapes: Any) -> Any:
+    source = classes_of(shapes, f"{IRV2}/Logits/Logits/biases")
+    wanted = {
+        f"{IRV2}/Conv2d_1a_3x3/weights": (3, 3, 3, 32),
+        f"{IRV2}/Block8/Conv2d_1x1/weights": (1, 1, 448, 2080),
+        f"{IRV2}/Logits/Logits/weights": None,
+    }
+    return fits(
+        "slim/inception_resnet_v2",
+        shapes,
+        IRV2,
+        wanted,
+        {"source_classes": source} if source else {},
+    )
+
+
+INCEPTION_RESNET_V2 = register(
+    Preset(
+        name="slim/inception_resnet_v2",
+        family="tf-slim",
+        target="keras.applications.InceptionResNetV2",
+        summary="tf-slim inception_resnet_v2 (research/slim nets/inception_resnet_v2.py) -> "
+        "InceptionResNetV2; convolutions paired by creation order",
+        input_convention=INCEPTION_INPUT,
+        options=(
+            Option(
+                "classes", 1000, "1000 drops slim's background class; 1001 keeps it", (1000, 1001)
+            ),
+            Option(
+                "source_classes",
+                1001,
+                "classes of the checkpoint's head (read from it)",
+                (1000, 1001),
+            ),
+            Option(
+                "input_shape",
+                None,
+                "(H, W, 3), at least 75x75; default 299x299",
+                kind=(tuple, type(None)),
+            ),
+            Option(
+                "classifier_activation",
+                "softmax",
+                "the head's activation (None: logits)",
+                ("softmax", None),
+            ),
+        ),
+        builder=_irv2_build,
+        rules_for=_irv2_rules,
+        matcher=_irv2_match,
+        dropped="AuxLogits; the background class (unless classes=1001)",
+    )
+)
