@@ -281,3 +281,58 @@ def test_tf2_format_restores_with_the_stock_api(tf, tmp_path):
     fresh = _small_model()
     tf.train.Checkpoint(model=fresh).read(dst).assert_existing_objects_matched()
     assert all(np.array_equal(v.numpy(), values[v.path]) for v in fresh.weights)
+
+
+def test_cli_converts_by_preset_with_options(tmp_path):
+    """``legacy-ckpt convert SRC DST.weights.h5 --preset auto --option ...`` end to end:
+    slim VGG-16's convolutional part (zeros), into a headless 32x32 VGG16."""
+    prefix = str(tmp_path / "vgg_16.ckpt")
+    widths = [
+        (3, 64),
+        (64, 64),
+        (64, 128),
+        (128, 128),
+        (128, 256),
+        (256, 256),
+        (256, 256),
+        (256, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+    ]
+    names = [(b, u) for b, n in enumerate((2, 2, 3, 3, 3), 1) for u in range(1, n + 1)]
+    with BundleWriter(prefix) as w:
+        for (b, u), (cin, cout) in zip(names, widths, strict=True):
+            w.add(f"vgg_16/conv{b}/conv{b}_{u}/weights", np.zeros((3, 3, cin, cout), "float32"))
+            w.add(f"vgg_16/conv{b}/conv{b}_{u}/biases", np.full(cout, b + u / 10, "float32"))
+    out = tmp_path / "vgg.weights.h5"
+    cmd = [
+        *cli_command(),
+        "convert",
+        prefix,
+        str(out),
+        "--preset",
+        "auto",
+        "--option",
+        "include_top=False",
+        "--option",
+        "input_shape=(32, 32, 3)",
+        "--json",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["to"] == "keras" and payload["preset"] == "auto"
+    assert len(payload["report"]["actions"]) == 26
+    with h5py.File(out) as f:
+        assert np.allclose(f["layers/conv2d_12/vars/1"][()], 5.3)
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    bad = subprocess.run(
+        [*cli_command(), "convert", prefix, str(out), "--option", "x"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
