@@ -79,7 +79,7 @@ CASES = {
     "slim/mobilenet_v1": (
         "mobilenet_v1",
         32,
-        {},
+        {"alpha": 0.25},
         slice(1, None),
         "keras.applications.MobileNet(weights=None, alpha=0.25, "
         "input_shape=(32, 32, 3), classifier_activation=None)",
