@@ -210,3 +210,14 @@ def convert(
             notes=tuple(notes + result.notes),
             seconds=time.perf_counter() - start,
         )
+
+
+def target_for(src: str | os.PathLike[str], preset: str | Preset = "auto", **options: Any) -> Any:
+    """The Keras model a checkpoint's weights belong to, built with the options
+    the checkpoint fixes (its width multiplier, its classes) plus ``options``:
+    the model ``convert(src, ..., preset=preset, options=options)`` writes for."""
+    with load_checkpoint(src) as reader:
+        chosen, detected = choose_preset(reader, preset)
+    if chosen is None:
+        raise CheckpointError("target_for needs a preset name or 'auto'")
+    return chosen.builder(chosen.resolve_options(options, detected))
