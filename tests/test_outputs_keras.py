@@ -328,6 +328,9 @@ def test_cli_converts_by_preset_with_options(tmp_path):
     assert len(payload["report"]["actions"]) == 26
     with h5py.File(out) as f:
         assert np.allclose(f["layers/conv2d_12/vars/1"][()], 5.3)
+    model = presets.target_for(prefix, include_top=False, input_shape=(32, 32, 3))
+    model.load_weights(str(out))
+    assert np.allclose(model.get_layer("block5_conv3").bias.numpy(), 5.3)
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 1 and "already exists" in again.stderr
     bad = subprocess.run(
