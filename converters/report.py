@@ -79,6 +79,8 @@ class ConversionReport:
 def _transform_text(action: Action) -> str:
     t = action.transform
     parts = []
+    if t.slice is not None:
+        parts.append(f"slice[{t.slice}]")
     if t.transpose is not None:
         parts.append(f"transpose{list(t.transpose)}")
     if t.reshape is not None:
