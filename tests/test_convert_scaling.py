@@ -1,8 +1,9 @@
 """Issue 13, item 8: every planner is linear in the number of variables.
 
 Each planner runs at 2.5k and 10k variables, i.e. 7.5k and 30k tensors with
-their Adam slots (best of three, GC off, to damp a loaded machine); 4x the input must cost about 4x the time — the test allows 8x. The
-quadratic ``tf2_to_tf1`` took 16x and more. Absolute figures for 100k
+their Adam slots (best of three, GC off, to damp a loaded machine); 4x the
+input must cost about 4x the time — the test allows 8x. The quadratic
+``tf2_to_tf1`` took 16x and more. Absolute figures for 100k
 variables: ``python -m bench.bench_planners`` (BENCHMARKS.md).
 """
 
