@@ -206,10 +206,10 @@ def _link(
     if directory:
         os.makedirs(directory, exist_ok=True)
     staged = temp_path(dst)  # every file first goes under this prefix
+    part = temp_path(dst)  # the extra shard's own writer
     try:
         entries: dict[str, BundleEntry] = {}
         if extras:  # the new tensors go to one extra shard, written by BundleWriter
-            part = temp_path(dst)
             with BundleWriter(part, fsync=fsync) as writer:
                 for key, value in extras.items():
                     writer.add(key, value)
@@ -231,7 +231,7 @@ def _link(
         write_index(staged, total, entries, fsync=fsync)
         publish_prefix(staged, dst, fsync=fsync)
     finally:  # whatever publish did not take is a leftover of this write
-        for path in files_of(staged):
+        for path in files_of(staged) + files_of(part):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
     result.bytes_copied = (

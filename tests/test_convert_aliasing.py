@@ -186,3 +186,20 @@ def test_inside_and_relation(tmp_path):
     assert relation(root, root / "sub") == "b inside a"
     (tmp_path / "apart").mkdir()
     assert relation(root, tmp_path / "apart") is None
+
+
+def test_a_failed_link_leaves_nothing_and_the_old_destination_whole(src, tmp_path, monkeypatch):
+    import converters.execute as execute
+
+    dst = tmp_path / "out" / "model"
+    tf1_to_tf2(str(src), str(dst), optimizer="drop")
+    before = _digest(dst.parent)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(execute, "publish_prefix", broken)
+    with pytest.raises(OSError, match="simulated"):
+        tf1_to_tf2(str(src), str(dst), link=True, overwrite=True)
+    assert _digest(dst.parent) == before  # no temporaries, the old checkpoint untouched
+    assert verify(str(src), str(dst)).ok
