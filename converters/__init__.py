@@ -7,6 +7,7 @@ TensorFlow; conversion into a target model (``target=``) does, lazily.
 from legacy_saver.errors import CheckpointError
 
 from .api import convert, plan_tf1_to_tf2, tf1_to_tf2, tf2_to_tf1, v1_to_v2
+from .load import load_structural
 from .options import ConversionOptions, OptimizerMode, TargetFormat
 from .plan import Plan
 from .report import ConversionReport
@@ -25,6 +26,7 @@ __all__ = [
     "VerifyReport",
     "convert",
     "load_rules",
+    "load_structural",
     "plan_tf1_to_tf2",
     "tf1_to_tf2",
     "tf2_to_tf1",

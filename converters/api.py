@@ -23,6 +23,7 @@ from legacy_saver.errors import CheckpointError, UnsupportedFeatureError
 from .destination import check_destination
 from .execute import execute
 from .flatten import plan_identity, plan_tf2_to_tf1
+from .object_graph import read_object_graph
 from .options import ConversionOptions, OptimizerMode, TargetFormat
 from .plan import Plan
 from .record import write_plan_record
@@ -105,7 +106,7 @@ def _plan_tf2(reader: CheckpointReader, options: ConversionOptions) -> Plan:
 
 
 def _plan_tf1(reader: CheckpointReader, options: ConversionOptions) -> Plan:
-    graph = reader.object_graph()
+    graph = read_object_graph(reader)
     if graph is None:
         raise CheckpointError(f"{reader.prefix} is name-based (no object graph); "
                               "it is already TF1-style")  # fmt: skip

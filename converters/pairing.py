@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .rules import Pairing, Rule, RuleError, RuleSet, apply_rules, exact_rule
+from .safe_regex import SafeRegex
 
 EMA_SUFFIX = "ExponentialMovingAverage"
 _SNAKE_1 = re.compile(r"(.)([A-Z][a-z]+)")
@@ -59,7 +60,7 @@ def creation_index(layer: TargetLayer) -> int | None:
 
 def source_scopes(pair: Pairing, keys: Iterable[str]) -> list[str]:
     """The source scopes ``pair`` takes, in its order."""
-    regex = re.compile(pair.source)
+    regex = SafeRegex(pair.source)  # linear time: rules are user input
     found: set[str] = set()
     for key in keys:
         for suffix in pair.variables:
@@ -91,7 +92,7 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
 
 def target_layers(pair: Pairing, layers: Sequence[TargetLayer]) -> list[TargetLayer]:
     """The target layers ``pair`` takes, in its target order."""
-    name = re.compile(pair.target_name) if pair.target_name else None
+    name = SafeRegex(pair.target_name) if pair.target_name else None
     chosen = [
         layer
         for layer in layers

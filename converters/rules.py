@@ -26,6 +26,10 @@ may be sliced, transposed, reshaped and cast, in that order
     target = '_bn/gamma$'
     value = 1.0
 
+Regexes (``match``, ``source``, ``target_name``, fill ``target``) are matched by
+RE2 (``converters.safe_regex``): in linear time, so no pattern can hang a
+conversion; lookarounds and backreferences are refused when the rules load.
+
 ``[[pair]]`` and ``[[fill]]`` need the target model's layers and variables;
 ``converters.pairing`` resolves them into exact renames. Everything here is
 pure: names and shapes in, names, shapes and values out.
@@ -42,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .plan import Transform
+from .safe_regex import PatternError, SafeRegex
 from .transforms import (
     RuleError,
     apply_transform,
@@ -83,13 +88,13 @@ class Rule:
     drop: bool = False
     name: str | None = None  # a label for reports; defaults to the regex
     slice: str | None = None  # numpy basic indexing as text: "..., 1:"
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _regex: SafeRegex = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "_regex", re.compile(self.match))
-        except re.error as exc:
-            raise RuleError(f"match {self.match!r} is not a valid regex: {exc}") from None
+        try:  # RE2: linear-time matching, so no rule can hang a conversion (#13.9)
+            object.__setattr__(self, "_regex", SafeRegex(self.match))
+        except PatternError as exc:
+            raise RuleError(f"match {self.match!r} {exc}") from None
         for attr in ("transpose", "reshape"):
             value = getattr(self, attr)
             if value is not None:
@@ -169,10 +174,9 @@ class Pairing:
             value = getattr(self, attr)
             if value is not None:
                 try:
-                    re.compile(value)
-                except re.error as exc:
-                    raise RuleError(f"pair {self.label!r}: {attr} {value!r} is not a valid "
-                                    f"regex: {exc}") from None  # fmt: skip
+                    SafeRegex(value)
+                except PatternError as exc:
+                    raise RuleError(f"pair {self.label!r}: {attr} {value!r} {exc}") from None
         if not self.variables:
             raise RuleError(f"pair {self.label!r}: 'variables' is empty")
         object.__setattr__(self, "variables", dict(self.variables))
@@ -208,14 +212,13 @@ class Fill:
     value: float
     name: str | None = None
     why: str | None = None
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _regex: SafeRegex = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
-            object.__setattr__(self, "_regex", re.compile(self.target))
-        except re.error as exc:
-            raise RuleError(f"fill {self.label!r}: target {self.target!r} is not a valid "
-                            f"regex: {exc}") from None  # fmt: skip
+            object.__setattr__(self, "_regex", SafeRegex(self.target))
+        except PatternError as exc:
+            raise RuleError(f"fill {self.label!r}: target {self.target!r} {exc}") from None
         if isinstance(self.value, bool) or not isinstance(self.value, int | float):
             raise RuleError(f"fill {self.label!r}: value must be a number, got {self.value!r}")
         if not math.isfinite(self.value) or abs(self.value) > MAX_FILL_VALUE_ABS:
