@@ -184,11 +184,9 @@ class Pairing:
             object.__setattr__(self, "order", tuple(self.order))
             for pattern in self.order:
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise RuleError(
-                        f"pair {self.label!r}: order regex {pattern!r} is not valid: {exc}"
-                    ) from None
+                    SafeRegex(pattern)
+                except PatternError as exc:
+                    raise RuleError(f"pair {self.label!r}: order regex {pattern!r} {exc}") from None
         elif self.order not in ("name", "natural"):
             raise RuleError(f"pair {self.label!r}: order must be \"name\", \"natural\" or a "
                             f"list of regexes, got {self.order!r}")  # fmt: skip
