@@ -28,7 +28,7 @@ from .options import ConversionOptions, OptimizerMode, TargetFormat
 from .plan import Plan
 from .record import write_plan_record
 from .report import ConversionReport
-from .rules import Rule
+from .rules import Rule, RuleSet
 from .structural import plan_structural
 
 RulesArg = list[Rule] | tuple[Rule, ...] | str | os.PathLike[str] | None
@@ -66,6 +66,12 @@ def convert(src: Source, dst: Source, options: ConversionOptions) -> ConversionR
     """
     start = time.perf_counter()
     options.check()
+    if options.to in (TargetFormat.KERAS, TargetFormat.KERAS_HUB):  # converters.presets
+        from .presets.convert import convert as to_keras
+
+        return to_keras(src, dst, target=options.target, rules=options.resolved_rules(),
+                        format=options.to, partial=options.partial, dry_run=options.dry_run,
+                        overwrite=options.overwrite)  # fmt: skip
     with load_checkpoint(src) as reader:
         the_plan = _PLANNERS[options.to](reader, options)
         return _run(_KIND[options.to], reader, os.fspath(dst), the_plan, options, start)
@@ -86,6 +92,14 @@ def _plan_tf2(reader: CheckpointReader, options: ConversionOptions) -> Plan:
             f"conversion into a target model is not available in this build ({exc}); "
             "convert structurally (target=None) instead"
         ) from None
+    if isinstance(rules, RuleSet) and (rules.pairs or rules.fills):
+        from .pairing import layers_of, resolve
+
+        if rules.fills:
+            raise UnsupportedFeatureError(
+                "[[fill]] rules apply through converters.presets.convert (docs/presets.md)"
+            )
+        rules = resolve(rules, reader.keys(), layers_of(options.target))
     return plan_for_target(
         reader, options.target, rules=rules, optimizer=optimizer, partial=options.partial
     )

@@ -59,6 +59,9 @@ def cmd_convert(args: argparse.Namespace) -> Result:
     from .batch.remote import convert_any
     from .options import ConversionOptions
 
+    if args.preset or args.format or args.ema or args.option or args.dst.endswith(".weights.h5"):
+        return _convert_preset(args)
+
     options = ConversionOptions(
         to=args.to, rules=args.rules, optimizer=args.optimizer, target=args.target,
         link=args.link, partial=args.partial, dry_run=args.dry_run, overwrite=args.overwrite,
@@ -71,6 +74,64 @@ def cmd_convert(args: argparse.Namespace) -> Result:
     payload = {"schema": "legacy-ckpt/convert/1", "to": args.to, "src": args.src, "dst": args.dst,
                "dry_run": args.dry_run, "report": report.to_dict()}  # fmt: skip
     return 0, payload, report.summary()
+
+
+def _convert_preset(args: argparse.Namespace) -> Result:
+    """``convert --preset/--format/--ema``: converters.presets.convert (docs/presets.md)."""
+    from .presets import convert
+
+    if args.to != "tf2" or args.link or args.optimizer != "keep":
+        raise UsageError("--preset/--format/--ema convert TF1 checkpoints into a model's "
+                         "weights (--to tf2, no --link, no --optimizer)")  # fmt: skip
+    report = convert(
+        args.src, args.dst, preset=args.preset, format=args.format, rules=args.rules,
+        target=_load_target(args.target) if args.target else None,
+        options=_options(args.option), ema=args.ema, partial=args.partial,
+        dry_run=args.dry_run, overwrite=args.overwrite,
+    )  # fmt: skip
+    payload = {"schema": "legacy-ckpt/convert/1", "to": report.kind.removeprefix("tf1_to_"),
+               "src": args.src, "dst": args.dst, "dry_run": args.dry_run,
+               "preset": args.preset, "report": report.to_dict()}  # fmt: skip
+    return 0, payload, report.summary()
+
+
+def _options(pairs: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` strings -> options; VALUE is a Python literal (1, 0.25,
+    (96, 96, 3), None, True) or else a string."""
+    import ast
+
+    out: dict[str, object] = {}
+    for pair in pairs or ():
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {pair!r}: expected KEY=VALUE, e.g. alpha=0.25")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
+def cmd_presets(args: argparse.Namespace) -> Result:
+    from .presets import list_presets
+    from .presets.registry import detect
+
+    if args.detect:
+        from legacy_saver.bundle import load_checkpoint
+
+        with load_checkpoint(args.detect) as reader:
+            found = detect(reader)
+        payload = {"schema": "legacy-ckpt/presets-detect/1", "src": args.detect,
+                   "preset": found.preset.name if found.preset else None,
+                   "options": dict(found.options), "reason": found.reason}  # fmt: skip
+        if found.preset is None:
+            return 1, payload, f"{args.detect}: {found.reason}"
+        opts = ", ".join(f"{k}={v!r}" for k, v in found.options.items())
+        return 0, payload, f"{args.detect}: {found.preset.name}" + (f" ({opts})" if opts else "")
+    rows = [p.describe() for p in list_presets()]
+    width = max(len(r["name"]) for r in rows)
+    text = "\n".join(f"{r['name'].ljust(width)}  {r['target']}" for r in rows)
+    return 0, {"schema": "legacy-ckpt/presets/1", "presets": rows}, text
 
 
 def _load_target(spec: str) -> object:
@@ -195,6 +256,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--partial", action="store_true",
                    help="with --target: allow target variables without a source")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
+    p.add_argument("--preset", metavar="NAME", help="a preset (legacy-ckpt presets) or 'auto'")
+    p.add_argument("--format", choices=("tf2", "keras", "keras-hub"),
+                   help="output: tf2 checkpoint, keras .weights.h5, keras-hub preset "
+                   "(default: keras for DST ending in .weights.h5, else tf2)")  # fmt: skip
+    p.add_argument("--ema", action="store_true",
+                   help="use ExponentialMovingAverage shadows for their variables")  # fmt: skip
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a preset option, e.g. --option alpha=0.25 (repeatable)")  # fmt: skip
+    p = _add(
+        sub,
+        "presets",
+        cmd_presets,
+        "list the model presets, or say which one a checkpoint fits",
+        "legacy-ckpt presets --detect inception_v3.ckpt",
+    )
+    p.add_argument("--detect", metavar="SRC", help="the checkpoint to recognise")
     p = _add(
         sub,
         "verify",

@@ -149,7 +149,10 @@ class Pairing:
 
     The source scopes are the names ``S`` for which a key ``S/<suffix>`` exists
     for some suffix in ``variables`` and ``source`` matches all of ``S``; they
-    are ordered by name (``order = "name"``) or as listed in ``order``. The
+    are ordered by name (``order = "name"``), by name with numbers compared as
+    numbers (``"natural"``: ``block35_2`` before ``block35_10``), or in groups:
+    ``order`` a list of regexes, each scope in the group of the first regex
+    that matches its start, natural order within a group. The
     target layers are those of class ``target_class`` (and, if given, whose
     name matches all of ``target_name``), in creation order (``"created"``:
     Keras's per-class name counter, ``conv2d``, ``conv2d_1``, ...) or in the
@@ -179,9 +182,14 @@ class Pairing:
         object.__setattr__(self, "variables", dict(self.variables))
         if not isinstance(self.order, str):
             object.__setattr__(self, "order", tuple(self.order))
-        elif self.order != "name":
-            raise RuleError(f"pair {self.label!r}: order must be \"name\" or a list of scopes, "
-                            f"got {self.order!r}")  # fmt: skip
+            for pattern in self.order:
+                try:
+                    SafeRegex(pattern)
+                except PatternError as exc:
+                    raise RuleError(f"pair {self.label!r}: order regex {pattern!r} {exc}") from None
+        elif self.order not in ("name", "natural"):
+            raise RuleError(f"pair {self.label!r}: order must be \"name\", \"natural\" or a "
+                            f"list of regexes, got {self.order!r}")  # fmt: skip
         if self.target_order not in TARGET_ORDERS:
             raise RuleError(f"pair {self.label!r}: target_order must be one of "
                             f"{list(TARGET_ORDERS)}, got {self.target_order!r}")  # fmt: skip
@@ -320,7 +328,7 @@ def _pair_from_table(table: dict[str, Any], where: str) -> Pairing:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
         raise RuleError(f"{where}: 'variables' maps source suffixes to target names (strings)")
     if isinstance(table.get("order"), list) and not all(isinstance(o, str) for o in table["order"]):
-        raise RuleError(f"{where}: 'order' must be \"name\" or a list of scope names")
+        raise RuleError(f'{where}: \'order\' must be "name", "natural" or a list of regexes')
     try:
         return Pairing(**table)
     except RuleError as exc:
