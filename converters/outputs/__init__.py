@@ -1,0 +1,1 @@
+"""Output formats any Keras 3 backend loads."""

@@ -1,0 +1,1 @@
+"""Presets: named conversions of model-zoo checkpoints into Keras models."""
