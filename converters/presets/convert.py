@@ -18,7 +18,8 @@ from typing import Any
 from legacy_saver.bundle import CheckpointReader, load_checkpoint
 from legacy_saver.errors import CheckpointError, RestoreMismatchError
 
-from ..execute import check_destination, execute
+from ..destination import check_destination
+from ..execute import execute
 from ..outputs import OutputFormat, format_for
 from ..outputs.keras_layout import keras_layout
 from ..outputs.keras_plan import plan_for_keras
@@ -181,8 +182,17 @@ def convert(
                 f"{reader.prefix} is already object-based (TF2); "
                 "presets convert TF1 name-based checkpoints"
             )
-        check_destination(reader.prefix, dst, overwrite)
         _refuse_source_file(reader, dst)
+        chosen, detected = choose_preset(reader, preset)
+        write = getattr(chosen, "write", None)  # presets that write keras/keras-hub themselves
+        if write is not None and fmt is not OutputFormat.TF2 and target is None and not rules:
+            values = chosen.resolve_options(options, detected)  # type: ignore[union-attr]
+            report: ConversionReport = write(reader, dst, fmt=fmt.value, values=values,
+                                             overwrite=overwrite, dry_run=dry_run)  # fmt: skip
+            return report
+        if fmt is OutputFormat.KERAS_HUB:
+            raise CheckpointError("format keras-hub is written by the bert and albert presets only")
+        check_destination(reader, dst, overwrite=overwrite)
         planned, _target, notes = plan_conversion(
             reader,
             preset=preset,

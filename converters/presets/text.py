@@ -9,7 +9,9 @@ reads one tensor at a time and never imports TensorFlow, Keras or keras_hub.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -147,63 +149,73 @@ def _reader_fn(reader: CheckpointReader) -> Reader:
 
 
 def convert_text(
-    preset: str,
-    src: str,
-    dst: str,
-    *,
-    fmt: str = "keras-hub",
-    options: TextOptions | None = None,
-    overwrite: bool = False,
-    dry_run: bool = False,
-) -> ConversionReport:
+    preset: str, src: str, dst: str, *, fmt: str = "keras-hub",
+    options: TextOptions | None = None, overwrite: bool = False, dry_run: bool = False,
+) -> ConversionReport:  # fmt: skip
     """Convert a BERT/ALBERT checkpoint ``src`` into a keras-hub preset directory
     (``fmt="keras-hub"``) or the backbone's ``.weights.h5`` (``fmt="keras"``)."""
+    with load_checkpoint(src) as reader:
+        return convert_reader(preset, reader, dst, fmt=fmt, options=options,
+                              overwrite=overwrite, dry_run=dry_run)  # fmt: skip
+
+
+def plan_from_reader(preset: str, reader: CheckpointReader, options: TextOptions) -> TextPlan:
+    shapes = {k: tuple(reader.shape(k)) for k in reader.keys()}
+    directory = os.path.dirname(os.path.abspath(reader.prefix))
+    return plan_text(preset, shapes, options, where=reader.prefix, directory=directory)
+
+
+def plan_from_sizes(preset: str, values: Mapping[str, Any]) -> TextPlan:
+    """A weightless plan from explicit sizes (``build_target`` without a checkpoint)."""
+    need = ["vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
+            "max_sequence_length", "num_segments"]  # fmt: skip
+    if preset == "albert":
+        need += ["embedding_dim", "num_groups", "num_inner_repetitions"]
+    missing = [k for k in need if values.get(k) is None]
+    if missing:
+        raise CheckpointError(
+            f"{preset}: build_target needs checkpoint=PATH or the sizes {', '.join(missing)}"
+        )
+    sizes: dict[str, Any] = {k: int(values[k]) for k in need}
+    cfg: bert.BertConfig | albert.AlbertConfig
+    if preset == "bert":
+        cfg = bert.BertConfig(**sizes)
+    else:
+        cfg = albert.AlbertConfig(**sizes, dialect="google")
+    head = [WeightSpec("mlm_head", (0,))] if values.get("head") == "mlm" else []
+    return TextPlan(preset, cfg, [], head)
+
+
+def convert_reader(
+    preset: str, reader: CheckpointReader, dst: str, *, fmt: str = "keras-hub",
+    options: TextOptions | None = None, overwrite: bool = False, dry_run: bool = False,
+) -> ConversionReport:  # fmt: skip
+    """``convert_text`` on an open checkpoint."""
     import time
 
     options = options or TextOptions()
     if fmt not in ("keras-hub", "keras"):
-        raise ValueError(f"format {fmt!r}: the {preset} preset writes keras-hub or keras")
+        raise CheckpointError(f"format {fmt!r}: the {preset} preset writes keras-hub or keras")
     if fmt == "keras" and not dst.endswith(".weights.h5"):
         raise CheckpointError(f"{dst}: a Keras weights file must end in .weights.h5")
     start = time.perf_counter()
-    with load_checkpoint(src) as reader:
-        shapes = {k: tuple(reader.shape(k)) for k in reader.keys()}
-        plan = plan_text(
-            preset,
-            shapes,
-            options,
-            where=reader.prefix,
-            directory=os.path.dirname(os.path.abspath(reader.prefix)),
-        )
-        if fmt == "keras" and plan.head:
-            raise CheckpointError("the masked-LM head is written into keras-hub directories only")
-        report = ConversionReport(
-            f"{preset} -> {fmt}",
-            reader.prefix,
-            dst,
-            tuple(plan.actions()),
-            tuple(plan.dropped),
-            dry_run=dry_run,
-            notes=tuple(plan.notes),
-        )
-        if dry_run:
-            return report
-        read = _reader_fn(reader)
-        if fmt == "keras-hub":
-            write_preset_dir(dst, plan.files(), read, overwrite=overwrite)
-        else:
-            _write_h5_atomic(dst, plan, read, overwrite)
+    plan = plan_from_reader(preset, reader, options)
+    if fmt == "keras" and plan.head:
+        raise CheckpointError("the masked-LM head is written into keras-hub directories only")
+    kind = f"{preset} -> {fmt}"
+    actions, dropped = tuple(plan.actions()), tuple(plan.dropped)
+    notes = (*reader.notes, *plan.notes)
+    if dry_run:
+        return ConversionReport(kind, reader.prefix, dst, actions, dropped, dry_run=True,
+                                notes=notes)  # fmt: skip
+    read = _reader_fn(reader)
+    if fmt == "keras-hub":
+        write_preset_dir(dst, plan.files(), read, overwrite=overwrite)
+    else:
+        _write_h5_atomic(dst, plan, read, overwrite)
     nbytes = sum(4 * int(np.prod(s.shape)) for s in plan.backbone + plan.head)
-    return ConversionReport(
-        report.kind,
-        report.src,
-        dst,
-        report.actions,
-        report.dropped,
-        bytes_reencoded=nbytes,
-        seconds=time.perf_counter() - start,
-        notes=report.notes,
-    )
+    return ConversionReport(kind, reader.prefix, dst, actions, dropped, bytes_reencoded=nbytes,
+                            seconds=time.perf_counter() - start, notes=notes)  # fmt: skip
 
 
 def _write_h5_atomic(dst: str, plan: TextPlan, read: Reader, overwrite: bool) -> None:
