@@ -116,13 +116,13 @@ def plan_text(
     if options.head == "mlm":
         head = bert.mlm_specs(root, cfg.hidden_dim, width, cfg.vocabulary_size)
     plan = TextPlan(preset, cfg, backbone, head, notes=notes)
-    _check_shapes(plan, shapes, where)
+    check_shapes(plan, shapes, where)
     used = {src for spec in backbone + head for src in spec.sources}
     plan.dropped = [Dropped(n, bert.drop_reason(n, root)) for n in sorted(names) if n not in used]
     return plan
 
 
-def _check_shapes(plan: TextPlan, shapes: Shapes, where: str) -> None:
+def check_shapes(plan: TextPlan, shapes: Shapes, where: str) -> None:
     for spec in plan.backbone + plan.head:
         for src in spec.sources:
             if src not in shapes:

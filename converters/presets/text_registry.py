@@ -136,11 +136,16 @@ def _match(family: str):  # type: ignore[no-untyped-def]
         notes: list[str] = []
         # heads and ALBERT layers are not in the shapes: placeholders, not reported
         opts = TextOptions(num_heads=1, num_layers=None if family == "bert" else 12)
+        from .text import TextPlan, check_shapes
+
         try:
             if family == "bert":
                 cfg: Any = bert.bert_config(shapes, root, None, opts, notes, "the checkpoint")
+                specs = bert.bert_backbone_specs(cfg, root)
             else:
                 cfg = albert.albert_config(shapes, root, None, opts, notes, "the checkpoint")
+                specs = albert.albert_backbone_specs(cfg, root)
+            check_shapes(TextPlan(family, cfg, specs), shapes, "the checkpoint")
         except CheckpointError as exc:
             return Match(family, False, reason=f"{family}: {exc}", claimed=True)
         found = {k: getattr(cfg, k) for k in SIZES if hasattr(cfg, k)}
