@@ -56,6 +56,10 @@ def cmd_diff(args: argparse.Namespace) -> Result:
 
 
 def cmd_convert(args: argparse.Namespace) -> Result:
+    if args.preset or args.format:
+        return _convert_preset(args)
+    if args.option:
+        raise UsageError("--option applies to a --preset")
     from .batch.remote import convert_any
     from .options import ConversionOptions
 
@@ -70,6 +74,26 @@ def cmd_convert(args: argparse.Namespace) -> Result:
     report = convert_any(args.src, args.dst, options)
     payload = {"schema": "legacy-ckpt/convert/1", "to": args.to, "src": args.src, "dst": args.dst,
                "dry_run": args.dry_run, "report": report.to_dict()}  # fmt: skip
+    return 0, payload, report.summary()
+
+
+def _convert_preset(args: argparse.Namespace) -> Result:
+    """``convert --preset NAME|auto [--format tf2|keras|keras-hub] [--option K=V]``."""
+    from .presets import convert
+
+    options: dict[str, object] = {}
+    for item in args.option or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {item!r}: expected KEY=VALUE")
+        options[key] = int(text) if text.lstrip("-").isdigit() else text
+    target = _load_target(args.target) if args.target else None
+    report = convert(args.src, args.dst, preset=args.preset, target=target, rules=args.rules,
+                     options=options or None, format=args.format, partial=args.partial,
+                     dry_run=args.dry_run, overwrite=args.overwrite)  # fmt: skip
+    payload = {"schema": "legacy-ckpt/convert/1", "preset": args.preset, "format": args.format,
+               "src": args.src, "dst": args.dst, "dry_run": args.dry_run,
+               "report": report.to_dict()}  # fmt: skip
     return 0, payload, report.summary()
 
 
@@ -195,6 +219,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--partial", action="store_true",
                    help="with --target: allow target variables without a source")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
+    p.add_argument("--preset", metavar="NAME|auto",
+                   help="convert with a preset (docs/presets.md); auto: recognise it")  # fmt: skip
+    p.add_argument("--format", choices=("tf2", "keras", "keras-hub"),
+                   help="with --preset: tf2 checkpoint, keras .weights.h5, or keras-hub preset "
+                   "directory (default: keras for DST.weights.h5, else tf2)")  # fmt: skip
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a preset option, e.g. --option head=mlm (repeatable)")  # fmt: skip
     p = _add(
         sub,
         "verify",

@@ -180,3 +180,23 @@ def test_writing_imports_no_tensorflow(tmp_path):
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_cli_convert_with_a_preset_into_keras_hub(tmp_path, capsys):
+    from converters.cli import main
+
+    prefix = str(tmp_path / "bert_model.ckpt")
+    write_checkpoint(prefix, bert_shapes(hidden=64))
+    dst = str(tmp_path / "hub")
+    assert main(["convert", prefix, dst, "--preset", "auto", "--format", "keras-hub"]) == 0
+    assert sorted(os.listdir(dst)) == ["config.json", "metadata.json", "model.weights.h5"]
+    config = json.load(open(os.path.join(dst, "config.json")))
+    assert config["registered_name"] == "keras_hub>BertBackbone"
+    assert config["config"]["num_heads"] == 1 and config["config"]["num_layers"] == 2
+    # the head asked for but absent: exit 1, the missing tensor named
+    code = main(["convert", prefix, str(tmp_path / "h2"), "--preset", "bert",
+                 "--format", "keras-hub", "--option", "head=mlm"])  # fmt: skip
+    assert code == 1 and "cls/predictions/output_bias" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["convert", prefix, str(tmp_path / "x"), "--option", "head=mlm"])
+    assert exc.value.code == 2 and "--option applies to a --preset" in capsys.readouterr().err
