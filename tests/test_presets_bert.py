@@ -120,6 +120,22 @@ def test_bert_weights_h5_loads_with_plain_keras(bert_built, tmp_path):
     assert rel_error(out["sequence_output"], built.outputs["sequence_output"]) < REL
 
 
+def test_build_target_from_a_checkpoint_or_sizes(bert_built):
+    from converters import presets
+
+    built, _ = bert_built
+    task = presets.get("bert").build_target(checkpoint=built.prefix, head="mlm")
+    assert type(task).__name__ == "BertMaskedLM" and task.backbone.num_heads == 2
+    albert = presets.get("albert").build_target(
+        vocabulary_size=97, num_layers=4, num_heads=2, hidden_dim=32, intermediate_dim=37,
+        max_sequence_length=16, num_segments=2, embedding_dim=12, num_groups=2,
+        num_inner_repetitions=1,
+    )  # fmt: skip
+    assert type(albert).__name__ == "AlbertBackbone" and albert.num_groups == 2
+    with pytest.raises(presets.PresetError, match="unknown options"):
+        presets.get("bert").build_target(heads=3)
+
+
 @pytest.mark.parametrize(
     "dialect, cfg",
     [
