@@ -200,3 +200,23 @@ def test_cli_convert_with_a_preset_into_keras_hub(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["convert", prefix, str(tmp_path / "x"), "--option", "head=mlm"])
     assert exc.value.code == 2 and "--option applies to a --preset" in capsys.readouterr().err
+
+
+def test_bit_rot_in_the_source_is_caught_and_nothing_is_left(tmp_path):
+    """Copied bytes are checked against the source's crc32c where they landed."""
+    from legacy_saver.errors import CorruptCheckpointError
+
+    prefix = str(tmp_path / "bert_model.ckpt")
+    write_checkpoint(prefix, bert_shapes(hidden=64))
+    data = prefix + ".data-00000-of-00001"
+    with open(data, "r+b") as f:
+        f.seek(os.path.getsize(data) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x10]))
+    with pytest.raises(CorruptCheckpointError, match="data-00000-of-00001: bytes .* crc32c"):
+        convert_text("bert", prefix, str(tmp_path / "hub"))
+    with pytest.raises(CorruptCheckpointError):
+        convert_text("bert", prefix, str(tmp_path / "w.weights.h5"), fmt="keras")
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in
+                                                  (prefix + ".index", data))  # fmt: skip

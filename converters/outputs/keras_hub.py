@@ -54,6 +54,21 @@ Reader = Callable[[str], np.ndarray]
 
 
 @dataclass(frozen=True)
+class RawSource:
+    """Where a source tensor's bytes lie, when they are already what the ``.weights.h5``
+    dataset holds (little-endian float32, one piece): copied by the kernel, then checked
+    against the source's crc32c (unmasked) where they landed."""
+
+    path: str
+    offset: int
+    size: int
+    crc32c: int
+
+
+RawLookup = Callable[[str], RawSource | None]
+
+
+@dataclass(frozen=True)
 class WeightSpec:
     """One target variable and how its value is made from source tensors.
 
@@ -209,9 +224,18 @@ def mlm_head_layout(root_name: str) -> Layout:
 # -- writing -----------------------------------------------------------------------------
 
 
-def write_weights_h5(path: str, layout: Layout, specs: Iterable[WeightSpec], read: Reader) -> int:
+def write_weights_h5(
+    path: str, layout: Layout, specs: Iterable[WeightSpec], read: Reader,
+    raw: RawLookup | None = None,
+) -> int:  # fmt: skip
     """Write ``specs`` into a new ``.weights.h5`` at ``path`` in ``layout``; returns the
-    number of parameters. Every layout path must be written exactly once."""
+    number of parameters. Every layout path must be written exactly once.
+
+    A ``copy``/``reshape`` whose source ``raw`` locates (same bytes, row-major) gets a
+    contiguous dataset allocated up front and no value through Python: after h5py closes
+    the file its bytes are copied in by the kernel (``copy_file_range``) at the dataset's
+    offset and checked against the source's crc32c. Everything else is decoded and
+    written by h5py, one tensor at a time."""
     import h5py
 
     specs = list(specs)
@@ -223,16 +247,81 @@ def write_weights_h5(path: str, layout: Layout, specs: Iterable[WeightSpec], rea
             f"{path}: the weights do not fit the model: missing {missing[:5]}, unknown {extra[:5]}"
         )
     count = 0
+    copies: list[tuple[RawSource, int, str]] = []
     with h5py.File(path, "w") as f:
         for group, name in sorted(layout.groups.items()):
             f.require_group(group).attrs["name"] = name
         for path_, constant in layout.constants.items():
             f.create_dataset(path_, data=constant)
         for spec in specs:
+            where = layout.paths[spec.target]
+            source = raw(spec.sources[0]) if raw and spec.op in ("copy", "reshape") else None
+            if source is not None and source.size == 4 * int(np.prod(spec.shape)):
+                copies.append((source, _allocate(f, where, spec.shape), spec.target))
+                count += int(np.prod(spec.shape))
+                continue
             value = spec.value(read)
-            f.create_dataset(layout.paths[spec.target], data=value)
+            f.create_dataset(where, data=value)
             count += int(value.size)
+    _copy_in(path, copies)
     return count
+
+
+def _allocate(f: object, where: str, shape: tuple[int, ...]) -> int:
+    """A contiguous float32 dataset, allocated now and never filled; its file offset."""
+    import h5py
+
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    parent, _, name = where.rpartition("/")
+    group = f.require_group(parent)  # type: ignore[attr-defined]
+    space = h5py.h5s.create_simple(shape) if shape else h5py.h5s.create(h5py.h5s.SCALAR)
+    dsid = h5py.h5d.create(group.id, name.encode(), h5py.h5t.IEEE_F32LE, space, dcpl=dcpl)
+    offset = dsid.get_offset()
+    if offset is None:
+        raise CheckpointError(f"{where}: h5py allocated no contiguous storage")
+    return int(offset)
+
+
+def _copy_in(path: str, copies: list[tuple[RawSource, int, str]]) -> None:
+    from legacy_saver.bundle.fileio import file_crc32c
+    from legacy_saver.errors import CorruptCheckpointError
+
+    if not copies:
+        return
+    with open(path, "r+b") as out:
+        for source, offset, _ in copies:
+            with open(source.path, "rb") as src:
+                _copy_range_at(src.fileno(), source.offset, source.size, out.fileno(), offset)
+    for source, offset, target in copies:
+        crc, n = file_crc32c(path, offset, source.size)
+        if (crc, n) != (source.crc32c, source.size):
+            raise CorruptCheckpointError(
+                f"{source.path}: bytes {source.offset}..{source.offset + source.size} (for "
+                f"{target}) do not match their crc32c; the source is corrupt"
+            )
+
+
+def _copy_range_at(src: int, src_offset: int, size: int, dst: int, dst_offset: int) -> None:
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src, dst, size - done, src_offset + done, dst_offset + done)
+            if n == 0:
+                break
+            done += n
+    except OSError:
+        if done:
+            raise
+    while done < size:  # no kernel copy here (other file systems): through a buffer
+        chunk = os.pread(src, min(size - done, 16 << 20), src_offset + done)
+        if not chunk:
+            break
+        os.pwrite(dst, chunk, dst_offset + done)
+        done += len(chunk)
+    if done != size:
+        raise CheckpointError(f"source ended after {done} of {size} bytes")
 
 
 def model_json(module: str, class_name: str, config: Mapping[str, object]) -> dict[str, object]:
@@ -288,7 +377,9 @@ class PresetFiles:
     task_specs: tuple[WeightSpec, ...] = ()
 
 
-def write_preset_dir(dst: str, files: PresetFiles, read: Reader, *, overwrite: bool) -> None:
+def write_preset_dir(
+    dst: str, files: PresetFiles, read: Reader, *, overwrite: bool, raw: RawLookup | None = None
+) -> None:
     """Write the preset directory ``dst`` atomically: everything goes into a temporary
     directory beside it, which is renamed into place last (a crash leaves ``dst`` as it
     was). An existing ``dst`` is replaced only with ``overwrite`` and only if it holds
@@ -303,12 +394,17 @@ def write_preset_dir(dst: str, files: PresetFiles, read: Reader, *, overwrite: b
             files.backbone_layout,
             files.backbone_specs,
             read,
+            raw,
         )
         _write_json(os.path.join(temp, CONFIG_FILE), files.backbone_json)
         _write_json(os.path.join(temp, METADATA_FILE), metadata_json(count, files.tasks))
         if files.task_json is not None and files.task_layout is not None:
             write_weights_h5(
-                os.path.join(temp, TASK_WEIGHTS_FILE), files.task_layout, files.task_specs, read
+                os.path.join(temp, TASK_WEIGHTS_FILE),
+                files.task_layout,
+                files.task_specs,
+                read,
+                raw,
             )
             _write_json(os.path.join(temp, TASK_FILE), files.task_json)
         for name in os.listdir(temp):

@@ -21,6 +21,8 @@ from legacy_saver.errors import CheckpointError
 from ..outputs.keras_hub import (
     Layout,
     PresetFiles,
+    RawLookup,
+    RawSource,
     Reader,
     WeightSpec,
     backbone_layout,
@@ -148,6 +150,26 @@ def _reader_fn(reader: CheckpointReader) -> Reader:
     return read
 
 
+def _raw_fn(reader: CheckpointReader) -> RawLookup:
+    """Where a tensor's bytes lie when they can be copied as they are (V2, little-endian
+    float32, not partitioned); None otherwise."""
+    from legacy_saver.bundle import DType
+    from legacy_saver.bundle.coding import unmask_crc
+
+    bundle = reader.bundle
+
+    def raw(name: str) -> RawSource | None:
+        if bundle is None or bundle.big_endian or name not in bundle:
+            return None
+        entry = bundle.entry(name)
+        if entry.slices or entry.dtype != DType.FLOAT32:
+            return None
+        return RawSource(bundle.data_file(entry.shard_id), entry.offset, entry.size,
+                         unmask_crc(entry.crc32c))  # fmt: skip
+
+    return raw
+
+
 def convert_text(
     preset: str, src: str, dst: str, *, fmt: str = "keras-hub",
     options: TextOptions | None = None, overwrite: bool = False, dry_run: bool = False,
@@ -210,15 +232,17 @@ def convert_reader(
                                 notes=notes)  # fmt: skip
     read = _reader_fn(reader)
     if fmt == "keras-hub":
-        write_preset_dir(dst, plan.files(), read, overwrite=overwrite)
+        write_preset_dir(dst, plan.files(), read, overwrite=overwrite, raw=_raw_fn(reader))
     else:
-        _write_h5_atomic(dst, plan, read, overwrite)
+        _write_h5_atomic(dst, plan, read, overwrite, _raw_fn(reader))
     nbytes = sum(4 * int(np.prod(s.shape)) for s in plan.backbone + plan.head)
     return ConversionReport(kind, reader.prefix, dst, actions, dropped, bytes_reencoded=nbytes,
                             seconds=time.perf_counter() - start, notes=notes)  # fmt: skip
 
 
-def _write_h5_atomic(dst: str, plan: TextPlan, read: Reader, overwrite: bool) -> None:
+def _write_h5_atomic(
+    dst: str, plan: TextPlan, read: Reader, overwrite: bool, raw: RawLookup
+) -> None:
     from legacy_saver.bundle.naming import temp_path
     from legacy_saver.errors import CheckpointExistsError
 
@@ -228,7 +252,7 @@ def _write_h5_atomic(dst: str, plan: TextPlan, read: Reader, overwrite: bool) ->
         raise CheckpointExistsError(f"{dst} is a directory")
     temp = temp_path(dst)
     try:
-        write_weights_h5(temp, plan.backbone_layout(), plan.backbone, read)
+        write_weights_h5(temp, plan.backbone_layout(), plan.backbone, read, raw)
         with open(temp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(temp, dst)
