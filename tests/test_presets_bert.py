@@ -20,9 +20,10 @@ import pytest
 from converters.presets.bert import TextOptions
 from converters.presets.text import convert_text
 from tests.helpers.bert_tf1 import TinyConfig, build_albert, build_bert, random_batch
+from tests.helpers.keras_hub_env import import_keras_hub
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
-keras_hub = pytest.importorskip("keras_hub")
+keras_hub = import_keras_hub()
 
 REL = 1e-4
 BERT_CFG = TinyConfig()  # 2 layers, hidden 32, 2 heads, intermediate 37, vocab 97, 16 positions
