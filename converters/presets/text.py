@@ -204,8 +204,7 @@ def plan_from_sizes(preset: str, values: Mapping[str, Any]) -> TextPlan:
         cfg = bert.BertConfig(**sizes)
     else:
         cfg = albert.AlbertConfig(**sizes, dialect="google")
-    head = [WeightSpec("mlm_head", (0,))] if values.get("head") == "mlm" else []
-    return TextPlan(preset, cfg, [], head)
+    return TextPlan(preset, cfg, [])
 
 
 def convert_reader(
@@ -262,8 +261,9 @@ def _write_h5_atomic(
         raise
 
 
-def build_target(preset: str, plan: TextPlan):  # type: ignore[no-untyped-def]
-    """The keras_hub model ``plan``'s weights belong to (the task when it has a head)."""
+def build_target(preset: str, plan: TextPlan, *, head: bool | None = None):  # type: ignore[no-untyped-def]
+    """The keras_hub model ``plan``'s weights belong to: the masked-LM task with ``head``
+    (default: when the plan has the head's weights), else the backbone."""
     import keras_hub
 
     kwargs = {
@@ -277,4 +277,5 @@ def build_target(preset: str, plan: TextPlan):  # type: ignore[no-untyped-def]
     else:
         backbone = keras_hub.models.AlbertBackbone(**kwargs)
         task = keras_hub.models.AlbertMaskedLM
-    return task(backbone=backbone, preprocessor=None) if plan.head else backbone
+    with_head = bool(plan.head) if head is None else head
+    return task(backbone=backbone, preprocessor=None) if with_head else backbone

@@ -106,7 +106,7 @@ def _builder(family: str):  # type: ignore[no-untyped-def]
                 plan = plan_from_reader(family, reader, text_options(values))
         else:
             plan = plan_from_sizes(family, values)
-        return build_target(family, plan)
+        return build_target(family, plan, head=values.get("head") == "mlm")
 
     return build
 
