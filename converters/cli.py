@@ -56,6 +56,10 @@ def cmd_diff(args: argparse.Namespace) -> Result:
 
 
 def cmd_convert(args: argparse.Namespace) -> Result:
+    if args.preset or args.format:
+        return _convert_preset(args)
+    if args.option:
+        raise UsageError("--option applies to a --preset")
     from .batch.remote import convert_any
     from .options import ConversionOptions
 
@@ -91,7 +95,8 @@ def _convert_preset(args: argparse.Namespace) -> Result:
     )  # fmt: skip
     payload = {"schema": "legacy-ckpt/convert/1", "to": report.kind.removeprefix("tf1_to_"),
                "src": args.src, "dst": args.dst, "dry_run": args.dry_run,
-               "preset": args.preset, "report": report.to_dict()}  # fmt: skip
+               "preset": args.preset, "format": args.format,
+               "report": report.to_dict()}  # fmt: skip
     return 0, payload, report.summary()
 
 

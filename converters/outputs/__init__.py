@@ -39,8 +39,8 @@ def format_for(dst: str, explicit: str | OutputFormat | None = None) -> OutputFo
             f"{dst}: a Keras weights file must end in {WEIGHTS_SUFFIX} "
             "(Keras's load_weights refuses any other name)"
         )
-    if fmt is OutputFormat.KERAS_HUB:
-        raise CheckpointError("format 'keras-hub' is not available in this build yet")
+    if fmt is OutputFormat.KERAS_HUB and dst.endswith(WEIGHTS_SUFFIX):
+        raise CheckpointError(f"{dst}: a keras-hub preset is a directory, not a {WEIGHTS_SUFFIX}")
     return fmt
 
 

@@ -170,6 +170,15 @@ def convert(
                 f"{reader.prefix} is already object-based (TF2); "
                 "presets convert TF1 name-based checkpoints"
             )
+        chosen, detected = choose_preset(reader, preset)
+        write = getattr(chosen, "write", None)  # presets that write keras/keras-hub themselves
+        if write is not None and fmt is not OutputFormat.TF2 and target is None and not rules:
+            values = chosen.resolve_options(options, detected)  # type: ignore[union-attr]
+            report: ConversionReport = write(reader, dst, fmt=fmt.value, values=values,
+                                             overwrite=overwrite, dry_run=dry_run)  # fmt: skip
+            return report
+        if fmt is OutputFormat.KERAS_HUB:
+            raise CheckpointError("format keras-hub is written by the bert and albert presets only")
         check_destination(reader, dst, overwrite=overwrite)
         planned, _target, notes = plan_conversion(
             reader,
