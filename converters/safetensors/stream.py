@@ -1,0 +1,235 @@
+"""Writing a tensor's bytes into an output file, in bounded memory, every byte checked.
+
+* **Copy** (the value's bytes do not change: no transform, or a reshape only; a
+  V2 little-endian source): ``copy_file_range`` in the kernel straight from the
+  source shard into the output, at the tensor's offset. A partitioned variable
+  split along its first axis is the same: each slice is copied in order. A
+  worker thread reads each copy back from the new file through ``mmap`` and
+  checks it against the source's own crc32c while the next tensor copies.
+* **Transform** (a transpose, a cast): the source bytes are checked against
+  their crc32c over ``mmap`` windows, then the output is produced in blocks of
+  ``BLOCK_BYTES`` from a read-only map of the source (pages released after each
+  sub-block, so resident memory stays bounded), written in order, and its crc32c
+  computed on the way is checked against the file by the same worker thread.
+* **Decode** (V1 and big-endian sources, strided partitions, transforms of
+  partitioned tensors): the value is read whole by the bundle reader (checked),
+  transformed and written; one tensor at a time.
+
+Nothing here decides names or layouts (``planner``) or files (``files``).
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO
+
+import numpy as np
+
+from legacy_saver.bundle import CheckpointReader
+from legacy_saver.bundle.coding import crc32c, unmask_crc
+from legacy_saver.bundle.entry import BundleEntry
+from legacy_saver.bundle.fileio import copy_range, file_crc32c
+from legacy_saver.errors import CorruptCheckpointError
+
+from ..rules import apply_transform, dtype_named
+from .files import OutputFile
+from .planner import PlannedTensor
+
+BLOCK_BYTES = 16 << 20  # transform path: output block, and source pages mapped at once
+FAULT_AROUND_BYTES = 64 << 10  # Linux maps up to this much around a page fault (fault_around_bytes)
+PAGE = mmap.PAGESIZE
+
+
+class TensorStreamer:
+    """Writes planned tensors from ``reader`` into ``OutputFile``s; ``wait()``
+    raises the first failed check. Counts copied and re-encoded bytes."""
+
+    def __init__(self, reader: CheckpointReader) -> None:
+        self.reader = reader
+        self.bundle = reader.bundle
+        self._sources: dict[int, BinaryIO] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc-check")
+        self._checks: list[Future[None]] = []
+        self.bytes_copied = 0
+        self.bytes_reencoded = 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for f in self._sources.values():
+            f.close()
+
+    def wait(self) -> None:
+        for check in self._checks:
+            check.result()
+
+    # -- choosing a path ---------------------------------------------------------------
+    def write(self, out: OutputFile, tensor: PlannedTensor, expected_offset: int) -> None:
+        at = out.position - out.data_start
+        if at != expected_offset:
+            raise RuntimeError(
+                f"{out.temp}: tensor {tensor.name!r} would start at {at}, planned {expected_offset}"
+            )
+        if tensor.src is None:
+            self._write_checked(out, tensor, [memoryview(tensor.value or b"")])
+            return
+        entry = self.bundle.entry(tensor.src) if self.bundle is not None else None
+        keeps_bytes = tensor.transform.transpose is None and tensor.transform.cast is None
+        stored = entry is not None and self.bundle is not None and not self.bundle.big_endian
+        if stored and keeps_bytes and not entry.slices:  # type: ignore[union-attr]
+            self._copy(out, tensor, entry)  # type: ignore[arg-type]
+        elif stored and keeps_bytes and (pieces := row_slices(self.reader, entry)) is not None:  # type: ignore[arg-type]
+            for piece in pieces:
+                self._copy(out, tensor, piece)
+        elif stored and not entry.slices:  # type: ignore[union-attr]
+            self._transform_mapped(out, tensor, entry)  # type: ignore[arg-type]
+        else:
+            self._decode(out, tensor)
+
+    # -- copy ----------------------------------------------------------------------------
+    def _copy(self, out: OutputFile, tensor: PlannedTensor, entry: BundleEntry) -> None:
+        path = self.bundle.locate(entry)  # type: ignore[union-attr]  # bounds checked
+        source = self._source(entry.shard_id, path)
+        start = out.position
+        out.file.flush()
+        copied = copy_range(source, entry.offset, entry.size, out.file)
+        out.wrote(copied)
+        if copied != entry.size:
+            raise CorruptCheckpointError(f"{path} ended {entry.size - copied} bytes early "
+                                         f"copying tensor {tensor.src!r}")  # fmt: skip
+        self.bytes_copied += entry.size
+        name = repr(entry.key) if not entry.key.startswith("\x00") else f"{tensor.src!r} (a slice)"
+        self._check(out, start, entry.size, unmask_crc(entry.crc32c),
+                    f"{path}: checksum mismatch for tensor {name}")  # fmt: skip
+
+    def _source(self, shard: int, path: str) -> BinaryIO:
+        f = self._sources.get(shard)
+        if f is None:
+            f = self._sources[shard] = open(path, "rb", buffering=0)  # noqa: SIM115
+        return f
+
+    def _check(self, out: OutputFile, start: int, size: int, crc: int, message: str) -> None:
+        def check() -> None:
+            found, read = file_crc32c(out.temp, start, size)
+            if read != size or found != crc:
+                raise CorruptCheckpointError(message)
+
+        self._checks.append(self._pool.submit(check))
+
+    # -- transform over a map of the source --------------------------------------------
+    def _transform_mapped(self, out: OutputFile, tensor: PlannedTensor, entry: BundleEntry) -> None:
+        path = self.bundle.locate(entry)  # type: ignore[union-attr]
+        crc, read = file_crc32c(path, entry.offset, entry.size)
+        if read != entry.size or crc != unmask_crc(entry.crc32c):
+            raise CorruptCheckpointError(f"{path}: checksum mismatch for tensor {entry.key!r}")
+        src_dtype = self.reader.dtype(entry.key).numpy
+        out_dtype = dtype_named(tensor.transform.cast).numpy if tensor.transform.cast else src_dtype
+        if entry.size == 0:
+            self._write_checked(out, tensor, [])
+            return
+        start = entry.offset - entry.offset % mmap.ALLOCATIONGRANULARITY
+        length = entry.offset + entry.size - start
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ,
+                                              offset=start) as m:  # fmt: skip
+            source = np.frombuffer(m, src_dtype, math.prod(entry.shape), entry.offset - start)
+            source = source.reshape(entry.shape)
+            row = source.strides[0] if source.ndim else 0
+
+            def release(first: int, stop: int) -> None:
+                lo = entry.offset - start + first * row
+                hi = entry.offset - start + stop * row
+                lo -= lo % PAGE
+                if hasattr(m, "madvise") and hi > lo:
+                    m.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+            try:
+                blocks = transformed_blocks(source, tensor.transform.transpose, out_dtype, release)
+                self._write_checked(out, tensor, blocks)
+            finally:
+                del source
+        self.bytes_reencoded += tensor.nbytes
+
+    # -- decode --------------------------------------------------------------------------
+    def _decode(self, out: OutputFile, tensor: PlannedTensor) -> None:
+        value = apply_transform(self.reader.get_tensor(tensor.src or ""), tensor.transform)
+        value = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+        chunks = [value.reshape(-1).view(np.uint8).data] if value.size else []
+        self._write_checked(out, tensor, chunks)
+        self.bytes_reencoded += tensor.nbytes
+
+    def _write_checked(
+        self, out: OutputFile, tensor: PlannedTensor,
+        chunks: Iterator[memoryview] | list[memoryview],
+    ) -> None:  # fmt: skip
+        start, crc, size = out.position, 0, 0
+        for chunk in chunks:
+            crc = crc32c(chunk, crc)
+            out.write(chunk)
+            size += len(chunk)
+        if size != tensor.nbytes:
+            raise RuntimeError(
+                f"tensor {tensor.name!r}: wrote {size} bytes, planned {tensor.nbytes}"
+            )
+        self._check(out, start, size, crc, f"{out.temp}: tensor {tensor.name!r} reads back "
+                    "differently from what was written")  # fmt: skip
+
+
+def row_slices(reader: CheckpointReader, entry: BundleEntry) -> list[BundleEntry] | None:
+    """The slice entries of a tensor partitioned along axis 0 only, in order (then
+    together they are its bytes, back to back), else None."""
+    bundle = reader.bundle
+    if bundle is None or not entry.slices or not entry.shape:
+        return None
+    pieces = []
+    for extents, piece in bundle.slice_entries(entry.key):
+        rest = zip(extents[1:], entry.shape[1:], strict=True)
+        if not all(s == 0 and n in (-1, d) for (s, n), d in rest):
+            return None
+        start, length = extents[0]
+        pieces.append((start, entry.shape[0] if length == -1 else length, piece))
+    pieces.sort(key=lambda p: p[0])
+    position = 0
+    for start, length, _ in pieces:
+        if start != position:
+            return None  # a gap or an overlap: let the reader's assembly report it
+        position += length
+    return [p for _, _, p in pieces] if position == entry.shape[0] else None
+
+
+def transformed_blocks(
+    source: np.ndarray, transpose: tuple[int, ...] | None, out_dtype: np.dtype,
+    release: Callable[[int, int], None],
+) -> Iterator[memoryview]:  # fmt: skip
+    """``source.transpose(transpose).astype(out_dtype)`` as C-order bytes, in blocks
+    of about ``BLOCK_BYTES`` along the output's first axis; the same buffer is
+    reused, so each block must be consumed before the next is asked for.
+    ``release(first, stop)`` is called once source rows ``first:stop`` (along its
+    axis 0) are no longer needed for the block being built."""
+    view = source.transpose(transpose) if transpose is not None else source
+    if view.ndim == 0:
+        yield np.ascontiguousarray(view, out_dtype).reshape(-1).view(np.uint8).data
+        return
+    inner = math.prod(view.shape[1:])
+    row_bytes = max(1, inner * max(out_dtype.itemsize, source.dtype.itemsize))
+    rows = max(1, min(view.shape[0], BLOCK_BYTES // row_bytes))
+    buffer = np.empty((rows, *view.shape[1:]), out_dtype)
+    axis = transpose.index(0) if transpose is not None else 0  # where source axis 0 went
+    src_row = source.strides[0] if source.ndim else 0
+    for first in range(0, view.shape[0], rows):
+        n = min(rows, view.shape[0] - first)
+        block, part = buffer[:n], view[first : first + n]
+        if axis == 0:
+            np.copyto(block, part, casting="unsafe")
+            release(first, first + n)
+        else:
+            touched = min(src_row, FAULT_AROUND_BYTES + n * source.dtype.itemsize * inner
+                          // max(1, view.shape[axis]))  # fmt: skip
+            step = max(1, BLOCK_BYTES // max(1, touched))
+            for lo in range(0, source.shape[0], step):
+                index = [slice(None)] * view.ndim
+                index[axis] = slice(lo, lo + step)
+                np.copyto(block[tuple(index)], part[tuple(index)], casting="unsafe")
+                release(lo, min(lo + step, source.shape[0]))
+        yield block.reshape(-1).view(np.uint8).data
