@@ -201,7 +201,8 @@ def _place(
                                                     "which is not exported"))  # fmt: skip
             return None
         sep = "." if layout == "torch" else "/"
-        name = variable.name + sep + (f"{source.group}{sep}" if by_group else "")
+        group = (source.group or "").replace("/", sep)
+        name = variable.name + sep + (f"{group}{sep}" if by_group else "")
         name += source.slot_name or "slot"
         same = tuple(shape) == tuple(entries[source.slot_of][1])
         transform = variable.transform if same else Transform()
