@@ -43,7 +43,7 @@ METADATA_KEY = "__metadata__"
 
 # TensorFlow dtype -> safetensors dtype code (and its element size). Only types whose
 # bytes mean the same on both sides: F8_E4M3 is float8_e4m3fn (torch.float8_e4m3fn),
-# the FNUZ variants exist from safetensors 0.6 on.
+# the FNUZ variants are read by safetensors 0.8 (older readers refuse them).
 SAFETENSORS_DTYPES: dict[DType, tuple[str, int]] = {
     DType.FLOAT64: ("F64", 8),
     DType.FLOAT32: ("F32", 4),
