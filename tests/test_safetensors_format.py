@@ -458,3 +458,51 @@ def test_dry_run_writes_nothing(tmp_path):
     report = to_safetensors(prefix, str(tmp_path / "o.safetensors"), dry_run=True)
     assert report.dry_run and [a.dst for a in report.actions] == ["w"]
     assert _leftovers(tmp_path) == []
+
+
+def test_only_regular_files_are_ever_replaced_and_urls_are_refused(tmp_path):
+    prefix = str(tmp_path / "m.ckpt")
+    _write(prefix, {"w": np.ones(3, np.float32)})
+    fifo = tmp_path / "fifo.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match="is not a regular file; it is never replaced"):
+        to_safetensors(prefix, str(fifo), overwrite=True)
+    assert fifo.is_fifo()
+    target = tmp_path / "kept.bin"
+    target.write_bytes(b"kept")
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(target)
+    to_safetensors(prefix, str(link), overwrite=True)  # the link is replaced, not its target
+    assert target.read_bytes() == b"kept" and not link.is_symlink()
+    with pytest.raises(UnsupportedFeatureError, match="reads and writes local files"):
+        to_safetensors("s3://bucket/model.ckpt", str(tmp_path / "x.safetensors"))
+    with pytest.raises(UnsupportedFeatureError, match="memory://x/y.safetensors is a URL"):
+        to_safetensors(prefix, "memory://x/y.safetensors")
+
+
+def test_separable_convolutions_and_keras3_names():
+    entries = {"sep/depthwise_kernel": (1, (3, 3, 4, 1)), "sep/pointwise_kernel": (1, (1, 1, 4, 8)),
+               "dw/depthwise_kernel": (1, (3, 3, 4, 2)), "model/_dense/_kernel": (1, (5, 6)),
+               "emb/embeddings": (1, (10, 4))}  # fmt: skip
+    plan = plan_safetensors(entries, SafetensorsOptions(layout="torch"))
+    got = {t.src: (t.name, t.shape) for t in plan.tensors}
+    assert got == {"sep/depthwise_kernel": ("sep.depthwise.weight", (4, 1, 3, 3)),
+                   "sep/pointwise_kernel": ("sep.pointwise.weight", (8, 4, 1, 1)),
+                   "dw/depthwise_kernel": ("dw.weight", (8, 1, 3, 3)),
+                   "model/_dense/_kernel": ("model._dense.weight", (6, 5)),
+                   "emb/embeddings": ("emb.weight", (10, 4))}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_variables(tmp_path):
+    prefix = str(tmp_path / "many.ckpt")
+    with BundleWriter(prefix, fsync=False) as w:
+        for i in range(100_000):
+            w.add(f"scope_{i % 100}/v{i}", np.full((2,), i, np.int32))
+    out = str(tmp_path / "many.safetensors")
+    report = to_safetensors(prefix, out, fsync=False)
+    assert len(report.actions) == 100_000
+    tensors, _, _ = read_header(out)
+    assert len(tensors) == 100_000
+    lib = _library_tensors(out)
+    assert lib["scope_7/v99907"][2] == np.full((2,), 99907, np.int32).tobytes()

@@ -14,7 +14,8 @@ import time
 from importlib import metadata as importlib_metadata
 
 from legacy_saver.bundle import CheckpointReader, load_checkpoint
-from legacy_saver.errors import CorruptCheckpointError
+from legacy_saver.bundle.naming import is_url
+from legacy_saver.errors import CorruptCheckpointError, UnsupportedFeatureError
 
 from ..report import ConversionReport
 from ..rules import Rule, load_rules
@@ -67,6 +68,12 @@ def to_safetensors(
         every key dropped and why, bytes copied in the kernel vs. re-encoded.
     """
     start = time.perf_counter()
+    for path in (os.fspath(src), os.fspath(dst)):
+        if is_url(path):
+            raise UnsupportedFeatureError(
+                f"to_safetensors reads and writes local files; {path} is a URL "
+                "(download or upload it separately)"
+            )
     options = SafetensorsOptions(_rules(rules), preset, layout, optimizer, shard_bytes, strict)
     with load_checkpoint(src) as reader:
         plan = plan_safetensors(_entries(reader), options, _object_graph(reader))

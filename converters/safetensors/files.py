@@ -70,6 +70,10 @@ def check_destination(dest: Destination, names: list[str], sources: list[str],
         for src in sources:
             if same_file(path, src):
                 raise CheckpointExistsError(f"{path} is a file of the source checkpoint ({src})")
+    for path in [dest.index, dest.single, *names]:  # only files are ever replaced
+        if os.path.lexists(path) and not (os.path.isfile(path) or os.path.islink(path)):
+            raise CheckpointExistsError(f"{path} exists and is not a regular file; it is never "
+                                        "replaced")  # fmt: skip
     if overwrite:
         return
     for path in [dest.index, dest.single, *names]:

@@ -66,16 +66,22 @@ def _leaf(name: str) -> tuple[str, str]:
     return scope, leaf[1:] if leaf.startswith("_") else leaf  # Keras 3 writes "_kernel"
 
 
-def torch_placement(name: str, shape: tuple[int, ...], names: Collection[str] = ()) -> Placement:
+def separable_scopes(names: Collection[str]) -> set[str]:
+    """Scopes holding a pointwise kernel (separable convolutions), among ``names``."""
+    return {scope for scope, leaf in map(_leaf, names) if leaf in POINTWISE}
+
+
+def torch_placement(
+    name: str, shape: tuple[int, ...], separable: Collection[str] = ()
+) -> Placement:
     """The torch name and transform of the tensor ``name`` of ``shape``;
-    ``names`` (every tensor's name) tells separable convolutions apart."""
+    ``separable`` (``separable_scopes`` of every name) tells separable convolutions apart."""
     scope, leaf = _leaf(name)
     prefix = torch_name(scope) + "." if scope else ""
     rank = len(shape)
     if leaf in DEPTHWISE and rank == 4:
         height, width, channels, multiplier = shape
-        separable = any(_leaf(n) == (scope, p) for n in names for p in POINTWISE)
-        target = "depthwise.weight" if separable else "weight"
+        target = "depthwise.weight" if scope in separable else "weight"
         return Placement(prefix + target,
                          Transform((2, 3, 0, 1), (channels * multiplier, 1, height, width)),
                          "torch layout: depthwise [H,W,C,M] -> [C*M,1,H,W]")  # fmt: skip

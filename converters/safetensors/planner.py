@@ -37,7 +37,7 @@ from ..names import ATTRIBUTES, VARIABLE_VALUE, classify_optimizer_names
 from ..object_graph import parse_object_graph
 from ..plan import Action, Dropped, Plan, Transform
 from ..rules import Rule, apply_rules, dtype_named, transformed_shape
-from .layout import LAYOUTS, batch_norm_counter, preset_named, torch_placement
+from .layout import LAYOUTS, batch_norm_counter, preset_named, separable_scopes, torch_placement
 from .spec import ITEMSIZE, METADATA_KEY, safetensors_dtype
 
 OPTIMIZER_MODES = ("keep", "drop")
@@ -164,8 +164,10 @@ def plan_safetensors(
     sources = readable_sources(keys, object_graph)
     placed: dict[str, PlannedTensor] = {}  # source key -> tensor
     groups = {s.group for s in sources if s.slot_of is not None}
+    separable = separable_scopes([s.readable for s in sources])
     for source in sorted(sources, key=lambda s: s.slot_of is not None):  # variables first
-        tensor = _place(source, entries, rules, layout, options, placed, len(groups) > 1, plan)
+        tensor = _place(source, entries, rules, layout, options, placed, len(groups) > 1, plan,
+                        separable)  # fmt: skip
         if tensor is not None:
             placed[source.key] = tensor
     tensors = _add_counters(list(placed.values()), layout)
@@ -181,7 +183,7 @@ def plan_safetensors(
 def _place(
     source: _Source, entries: Mapping[str, tuple[int, tuple[int, ...]]], rules: list[Rule],
     layout: str, options: SafetensorsOptions, placed: dict[str, PlannedTensor], by_group: bool,
-    plan: SafetensorsPlan,
+    plan: SafetensorsPlan, separable: set[str],
 ) -> PlannedTensor | None:  # fmt: skip
     dtype_enum, shape = entries[source.key]
     if source.optimizer_state and options.optimizer == "drop":
@@ -208,7 +210,7 @@ def _place(
         transform = variable.transform if same else Transform()
         how = "optimizer-slot"
     elif layout == "torch" and transform.is_identity:
-        placement = torch_placement(name, tuple(shape), entries)
+        placement = torch_placement(name, tuple(shape), separable)
         name, transform, how = placement.name, placement.transform, placement.how
     where = f"{source.key!r}: "
     out_shape = transformed_shape(tuple(shape), transform, where)

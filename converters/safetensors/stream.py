@@ -5,7 +5,8 @@
   source shard into the output, at the tensor's offset. A partitioned variable
   split along its first axis is the same: each slice is copied in order. A
   worker thread reads each copy back from the new file through ``mmap`` and
-  checks it against the source's own crc32c while the next tensor copies.
+  checks it against the source's own crc32c while the next tensor copies
+  (``check.Checker``).
 * **Transform** (a transpose, a cast): the source bytes are checked against
   their crc32c over ``mmap`` windows, then the output is produced in blocks of
   ``BLOCK_BYTES`` from a read-only map of the source (pages released after each
@@ -23,7 +24,6 @@ from __future__ import annotations
 import math
 import mmap
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
@@ -31,10 +31,11 @@ import numpy as np
 from legacy_saver.bundle import CheckpointReader
 from legacy_saver.bundle.coding import crc32c, unmask_crc
 from legacy_saver.bundle.entry import BundleEntry
-from legacy_saver.bundle.fileio import copy_range, file_crc32c
+from legacy_saver.bundle.fileio import copy_range
 from legacy_saver.errors import CorruptCheckpointError
 
 from ..rules import apply_transform, dtype_named
+from .check import Checker, range_crc32c
 from .files import OutputFile
 from .planner import PlannedTensor
 
@@ -51,19 +52,18 @@ class TensorStreamer:
         self.reader = reader
         self.bundle = reader.bundle
         self._sources: dict[int, BinaryIO] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc-check")
-        self._checks: list[Future[None]] = []
+        self._checker = Checker()
         self.bytes_copied = 0
         self.bytes_reencoded = 0
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._checker.close()
         for f in self._sources.values():
             f.close()
 
     def wait(self) -> None:
-        for check in self._checks:
-            check.result()
+        """Every submitted check done; raises the first failure."""
+        self._checker.finish()
 
     # -- choosing a path ---------------------------------------------------------------
     def write(self, out: OutputFile, tensor: PlannedTensor, expected_offset: int) -> None:
@@ -111,17 +111,12 @@ class TensorStreamer:
         return f
 
     def _check(self, out: OutputFile, start: int, size: int, crc: int, message: str) -> None:
-        def check() -> None:
-            found, read = file_crc32c(out.temp, start, size)
-            if read != size or found != crc:
-                raise CorruptCheckpointError(message)
-
-        self._checks.append(self._pool.submit(check))
+        self._checker.submit(out.temp, start, size, crc, message)
 
     # -- transform over a map of the source --------------------------------------------
     def _transform_mapped(self, out: OutputFile, tensor: PlannedTensor, entry: BundleEntry) -> None:
         path = self.bundle.locate(entry)  # type: ignore[union-attr]
-        crc, read = file_crc32c(path, entry.offset, entry.size)
+        crc, read = range_crc32c(path, entry.offset, entry.size)
         if read != entry.size or crc != unmask_crc(entry.crc32c):
             raise CorruptCheckpointError(f"{path}: checksum mismatch for tensor {entry.key!r}")
         src_dtype = self.reader.dtype(entry.key).numpy
