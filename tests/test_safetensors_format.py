@@ -506,3 +506,29 @@ def test_a_hundred_thousand_variables(tmp_path):
     assert len(tensors) == 100_000
     lib = _library_tensors(out)
     assert lib["scope_7/v99907"][2] == np.full((2,), 99907, np.int32).tobytes()
+
+
+def test_convert_with_conversion_options_and_rule_slices(tmp_path):
+    from converters import ConversionOptions, Rule
+    from converters.api import convert
+
+    prefix = str(tmp_path / "m.ckpt")
+    k = RNG.standard_normal((4, 6)).astype(np.float32)
+    _write(prefix, {"k": k, "k/Momentum": np.ones((4, 6), np.float32)})
+    options = ConversionOptions(to="safetensors", rules=(Rule("^k$", slice="..., 1:"),),
+                                optimizer="drop")  # fmt: skip
+    report = convert(prefix, str(tmp_path / "o.safetensors"), options)
+    assert report.kind == "to_safetensors" and [d.src for d in report.dropped] == ["k/Momentum"]
+    assert _library_tensors(str(tmp_path / "o.safetensors"))["k"] == (
+        "F32", [4, 5], np.ascontiguousarray(k[..., 1:]).tobytes())  # fmt: skip
+    with pytest.raises(ValueError, match="link do"):
+        ConversionOptions(to="safetensors", link=True).check()
+
+
+def test_pair_and_fill_tables_are_refused(tmp_path):
+    rules = tmp_path / "r.toml"
+    rules.write_text('[[fill]]\ntarget = "x$"\nvalue = 1.0\n')
+    prefix = str(tmp_path / "m.ckpt")
+    _write(prefix, {"w": np.ones(2, np.float32)})
+    with pytest.raises(UnsupportedFeatureError, match=r"\[\[fill\]\] tables need a target model"):
+        to_safetensors(prefix, str(tmp_path / "o.safetensors"), rules=str(rules))

@@ -30,9 +30,13 @@ RulesArg = list[Rule] | tuple[Rule, ...] | str | os.PathLike[str] | None
 def _rules(rules: RulesArg) -> tuple[Rule, ...]:
     if rules is None:
         return ()
-    if isinstance(rules, str | os.PathLike):
-        return tuple(load_rules(rules))
-    return tuple(rules)
+    loaded = load_rules(rules) if isinstance(rules, str | os.PathLike) else rules
+    if getattr(loaded, "pairs", None) or getattr(loaded, "fills", None):
+        raise UnsupportedFeatureError(
+            f"{rules}: [[pair]] and [[fill]] tables need a target model; a safetensors export "
+            "takes [[rule]] tables only"
+        )
+    return tuple(loaded)
 
 
 def to_safetensors(

@@ -76,14 +76,16 @@ class TensorStreamer:
             self._write_checked(out, tensor, [memoryview(tensor.value or b"")])
             return
         entry = self.bundle.entry(tensor.src) if self.bundle is not None else None
-        keeps_bytes = tensor.transform.transpose is None and tensor.transform.cast is None
+        t = tensor.transform
+        keeps_bytes = t.transpose is None and t.cast is None and getattr(t, "slice", None) is None
+        mappable = getattr(t, "slice", None) is None  # a slice is applied by the decode path
         stored = entry is not None and self.bundle is not None and not self.bundle.big_endian
         if stored and keeps_bytes and not entry.slices:  # type: ignore[union-attr]
             self._copy(out, tensor, entry)  # type: ignore[arg-type]
         elif stored and keeps_bytes and (pieces := row_slices(self.reader, entry)) is not None:  # type: ignore[arg-type]
             for piece in pieces:
                 self._copy(out, tensor, piece)
-        elif stored and not entry.slices:  # type: ignore[union-attr]
+        elif stored and mappable and not entry.slices:  # type: ignore[union-attr]
             self._transform_mapped(out, tensor, entry)  # type: ignore[arg-type]
         else:
             self._decode(out, tensor)
