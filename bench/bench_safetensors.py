@@ -8,7 +8,7 @@ own writer makes, for checking that the benchmark runs). Each measurement runs i
 a fresh child process that reports wall time (imports included) and peak RSS
 (``ru_maxrss`` of itself and its children); the page cache is warmed first and
 ``sync`` runs before each measurement. Outputs go under ``bench/out/safetensors/``
-(or ``--workdir``) and are removed.
+(or ``--workdir``, where the source is copied first) and are removed.
 
 "wall" includes the child's imports (numpy, protobuf, the converter: about a
 second on a quiet machine), "work" the conversion alone.
@@ -121,7 +121,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--source", help="checkpoint prefix (one data shard)")
     parser.add_argument("--small", action="store_true", help="a 64 MiB source, to check the bench")
-    parser.add_argument("--workdir", type=Path, help="write outputs here (e.g. /dev/shm)")
+    parser.add_argument("--workdir", type=Path, help="copy the source here and write the outputs "
+                        "here (e.g. /dev/shm: the same runs without a disk)")  # fmt: skip
     parser.add_argument("--only", nargs="*", choices=sorted(CHILD), help="run only these")
     args = parser.parse_args()
     out_dir = (args.workdir / "legacy_saver_bench") if args.workdir else OUT
@@ -134,6 +135,11 @@ def main() -> None:
         from bench_convert import source
 
         src = source()
+    if args.workdir:
+        for path in Path(src).parent.glob(Path(src).name + ".*"):
+            if not (out_dir / path.name).exists():
+                shutil.copy(path, out_dir / path.name)
+        src = str(out_dir / Path(src).name)
     subprocess.run(["cat", f"{src}.data-00000-of-00001"], stdout=subprocess.DEVNULL, check=True)
     print(f"source: {src} ({os.path.getsize(src + '.data-00000-of-00001') / (1 << 20):.0f} MiB)")
     print(f"load average before: {os.getloadavg()}")

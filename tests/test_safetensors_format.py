@@ -532,3 +532,24 @@ def test_pair_and_fill_tables_are_refused(tmp_path):
     _write(prefix, {"w": np.ones(2, np.float32)})
     with pytest.raises(UnsupportedFeatureError, match=r"\[\[fill\]\] tables need a target model"):
         to_safetensors(prefix, str(tmp_path / "o.safetensors"), rules=str(rules))
+
+
+def test_a_failing_transform_leaves_no_map_and_nothing_behind(tmp_path, monkeypatch):
+    from converters.safetensors import stream
+
+    prefix = str(tmp_path / "m.ckpt")
+    _write(prefix, {"a/kernel": RNG.standard_normal((30, 20)).astype(np.float32)})
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 256)
+    calls = {"n": 0}
+    real = stream.crc32c
+
+    def flaky(data, crc=0):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk went away")
+        return real(data, crc)
+
+    monkeypatch.setattr(stream, "crc32c", flaky)
+    with pytest.raises(OSError, match="disk went away"):
+        to_safetensors(prefix, str(tmp_path / "o.safetensors"), layout="torch")
+    assert _leftovers(tmp_path) == []

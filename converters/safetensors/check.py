@@ -38,9 +38,11 @@ class _Window:
             if self._map is None or path != self.path or not self.lo <= pos < self.hi:
                 if not self._open(path, pos):
                     break
-            assert self._map is not None
+            mapped = self._map
+            if mapped is None:  # pragma: no cover - _open maps or returns False
+                break
             n = min(size - done, self.hi - pos)
-            view = memoryview(self._map)[pos - self.lo : pos - self.lo + n]
+            view = memoryview(mapped)[pos - self.lo : pos - self.lo + n]
             try:
                 crc = crc32c(view, crc)
             finally:

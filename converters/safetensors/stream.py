@@ -141,11 +141,12 @@ class TensorStreamer:
                 if hasattr(m, "madvise") and hi > lo:
                     m.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
+            blocks = transformed_blocks(source, tensor.transform.transpose, out_dtype, release)
             try:
-                blocks = transformed_blocks(source, tensor.transform.transpose, out_dtype, release)
                 self._write_checked(out, tensor, blocks)
-            finally:
-                del source
+            finally:  # no view of the map may outlive it (mmap.close would refuse)
+                blocks.close()
+                del blocks, source
         self.bytes_reencoded += tensor.nbytes
 
     # -- decode --------------------------------------------------------------------------
