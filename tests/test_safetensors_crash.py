@@ -100,3 +100,45 @@ def test_two_writers_at_once_leave_one_whole_export(tmp_path):
     assert errors == []
     assert _read(str(tmp_path / "out")) in (_version(1.0), _version(50.0))
     assert sorted(os.listdir(tmp_path / "out")) == ["model.safetensors"]
+
+
+KILLED_CHILD = """
+import sys
+from converters import to_safetensors
+to_safetensors(sys.argv[1], sys.argv[2], layout=sys.argv[3], shard_bytes=4 << 20)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["tf", "torch"])
+def test_kill_9_mid_export_leaves_only_hidden_temporaries(tmp_path, layout):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers.paths import ROOT
+
+    prefix = os.path.join(tmp_path, "src", "big.ckpt")
+    with BundleWriter(prefix, fsync=False) as w:
+        for i in range(16):
+            w.add(f"layer_{i}/kernel", np.full((1024, 1024), i, np.float32))  # 64 MiB
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    argv = [sys.executable, "-c", KILLED_CHILD, prefix, str(out_dir / "model.safetensors"), layout]
+    child = subprocess.Popen(argv, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not any(is_temp(p) for p in os.listdir(out_dir)) and time.monotonic() < deadline:
+        if child.poll() is not None:
+            break
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL  # killed mid-export (a temporary had appeared)
+    left = os.listdir(out_dir)
+    finals = [p for p in left if not is_temp(p)]
+    if "model.safetensors.index.json" in finals:  # it finished before the signal: whole
+        assert _read(str(out_dir)) is not None
+    else:  # shards renamed before the index are not an export: no index, no loader sees them
+        assert all(p.endswith(".safetensors") for p in finals), left
+    assert all(p.startswith(".") for p in left if is_temp(p))

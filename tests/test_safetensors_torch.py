@@ -174,3 +174,28 @@ def test_torch_module_loading_the_file_matches_the_tf1_graph(tf, tmp_path):
     with torch.no_grad():
         got = net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_float8_tensors_read_back_through_safe_open_in_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    import ml_dtypes
+    from safetensors import safe_open
+
+    values = {name: RNG.integers(0, 256, (3, 4), dtype=np.uint8).view(dtype)
+              for name, dtype in [("e4m3", ml_dtypes.float8_e4m3fn),
+                                  ("e5m2", ml_dtypes.float8_e5m2),
+                                  ("e4m3fnuz", ml_dtypes.float8_e4m3fnuz),
+                                  ("e5m2fnuz", ml_dtypes.float8_e5m2fnuz)]}  # fmt: skip
+    prefix = str(tmp_path / "f8.ckpt")
+    with BundleWriter(prefix, fsync=False) as w:
+        for k, v in values.items():
+            w.add(k, v)
+    out = str(tmp_path / "f8.safetensors")
+    to_safetensors(prefix, out)
+    want = {"e4m3": torch.float8_e4m3fn, "e5m2": torch.float8_e5m2,
+            "e4m3fnuz": torch.float8_e4m3fnuz, "e5m2fnuz": torch.float8_e5m2fnuz}  # fmt: skip
+    with safe_open(out, framework="pt") as f:
+        for key, value in values.items():
+            got = f.get_tensor(key)
+            assert got.dtype == want[key] and tuple(got.shape) == value.shape
+            assert got.view(torch.uint8).numpy().tobytes() == value.tobytes()
