@@ -111,9 +111,10 @@ def test_torch_layout_against_independent_numpy(tmp_path):
     assert st["bn.num_batches_tracked"].dtype == np.int64 and st["bn.num_batches_tracked"] == 0
 
 
-@pytest.mark.parametrize("block", [64, 1000, 1 << 20])
-def test_layouts_are_the_same_in_any_block_size(tmp_path, monkeypatch, block):
+@pytest.mark.parametrize("block, tile", [(64, 256), (1000, 3), (1 << 20, 7), (1 << 20, 256)])
+def test_layouts_are_the_same_in_any_block_size(tmp_path, monkeypatch, block, tile):
     monkeypatch.setattr(stream, "BLOCK_BYTES", block)
+    monkeypatch.setattr(stream, "TILE", tile)
     weights = {"a/kernel": RNG.standard_normal((37, 29)).astype(np.float32),
                "b/weights": RNG.standard_normal((3, 5, 7, 11)).astype(np.float64),
                "c/depthwise_weights": RNG.standard_normal((5, 3, 6, 3)).astype(np.float16),
