@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import mmap
+import os
 from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO
 
@@ -54,6 +55,8 @@ class TensorStreamer:
         self.bundle = reader.bundle
         self._sources: dict[int, BinaryIO] = {}
         self._checker = Checker()
+        self._input = bytearray()
+        self._out: np.ndarray | None = None
         self.bytes_copied = 0
         self.bytes_reencoded = 0
 
@@ -119,14 +122,14 @@ class TensorStreamer:
     # -- transform over a map of the source --------------------------------------------
     def _transform_mapped(self, out: OutputFile, tensor: PlannedTensor, entry: BundleEntry) -> None:
         path = self.bundle.locate(entry)  # type: ignore[union-attr]
+        src_dtype = self.reader.dtype(entry.key).numpy
+        out_dtype = dtype_named(tensor.transform.cast).numpy if tensor.transform.cast else src_dtype
+        if entry.size <= BLOCK_BYTES:  # one read into a reused buffer: no page faults
+            self._transform_read(out, tensor, entry, path, src_dtype, out_dtype)
+            return
         crc, read = range_crc32c(path, entry.offset, entry.size)
         if read != entry.size or crc != unmask_crc(entry.crc32c):
             raise CorruptCheckpointError(f"{path}: checksum mismatch for tensor {entry.key!r}")
-        src_dtype = self.reader.dtype(entry.key).numpy
-        out_dtype = dtype_named(tensor.transform.cast).numpy if tensor.transform.cast else src_dtype
-        if entry.size == 0:
-            self._write_checked(out, tensor, [])
-            return
         start = entry.offset - entry.offset % mmap.ALLOCATIONGRANULARITY
         length = entry.offset + entry.size - start
         with open(path, "rb") as f, mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ,
@@ -142,13 +145,47 @@ class TensorStreamer:
                 if hasattr(m, "madvise") and hi > lo:
                     m.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
-            blocks = transformed_blocks(source, tensor.transform.transpose, out_dtype, release)
+            blocks = transformed_blocks(source, tensor.transform.transpose, out_dtype, release,
+                                        self._scratch())  # fmt: skip
             try:
                 self._write_checked(out, tensor, blocks)
             finally:  # no view of the map may outlive it (mmap.close would refuse)
                 blocks.close()
                 del blocks, source
         self.bytes_reencoded += tensor.nbytes
+
+    def _transform_read(
+        self, out: OutputFile, tensor: PlannedTensor, entry: BundleEntry, path: str,
+        src_dtype: np.dtype, out_dtype: np.dtype,
+    ) -> None:  # fmt: skip
+        """A tensor of at most ``BLOCK_BYTES``: read whole into a reused buffer, checked."""
+        if len(self._input) < entry.size:
+            self._input = bytearray(entry.size)
+        view = memoryview(self._input)[: entry.size]
+        source_file = self._source(entry.shard_id, path)
+        done = 0
+        while done < entry.size:
+            n = os.preadv(source_file.fileno(), [view[done:]], entry.offset + done)
+            if n == 0:
+                break
+            done += n
+        if done != entry.size or crc32c(view) != unmask_crc(entry.crc32c):
+            raise CorruptCheckpointError(f"{path}: checksum mismatch for tensor {entry.key!r}")
+        source = np.frombuffer(self._input, src_dtype, math.prod(entry.shape)).reshape(entry.shape)
+        blocks = transformed_blocks(source, tensor.transform.transpose, out_dtype,
+                                    lambda first, stop: None, self._scratch())  # fmt: skip
+        try:
+            self._write_checked(out, tensor, blocks)
+        finally:
+            blocks.close()
+            del blocks, source, view
+        self.bytes_reencoded += tensor.nbytes
+
+    def _scratch(self) -> np.ndarray:
+        """The output blocks' buffer, reused (fresh memory costs a page fault per page)."""
+        if self._out is None:
+            self._out = np.empty(BLOCK_BYTES, np.uint8)
+        return self._out
 
     # -- decode --------------------------------------------------------------------------
     def _decode(self, out: OutputFile, tensor: PlannedTensor) -> None:
@@ -199,11 +236,12 @@ def row_slices(reader: CheckpointReader, entry: BundleEntry) -> list[BundleEntry
 
 def transformed_blocks(
     source: np.ndarray, transpose: tuple[int, ...] | None, out_dtype: np.dtype,
-    release: Callable[[int, int], None],
+    release: Callable[[int, int], None], scratch: np.ndarray | None = None,
 ) -> Generator[memoryview, None, None]:  # fmt: skip
     """``source.transpose(transpose).astype(out_dtype)`` as C-order bytes, in blocks
     of about ``BLOCK_BYTES`` along the output's first axis; the same buffer is
-    reused, so each block must be consumed before the next is asked for.
+    reused (``scratch``, when it is large enough, across calls too), so each block
+    must be consumed before the next is asked for.
     ``release(first, stop)`` is called once source rows ``first:stop`` (along its
     axis 0) are no longer needed for the block being built."""
     view = source.transpose(transpose) if transpose is not None else source
@@ -213,7 +251,11 @@ def transformed_blocks(
     inner = math.prod(view.shape[1:])
     row_bytes = max(1, inner * max(out_dtype.itemsize, source.dtype.itemsize))
     rows = max(1, min(view.shape[0], BLOCK_BYTES // row_bytes))
-    buffer = np.empty((rows, *view.shape[1:]), out_dtype)
+    need = rows * inner * out_dtype.itemsize
+    if scratch is not None and need <= scratch.nbytes:  # reused across tensors
+        buffer = scratch[:need].view(out_dtype).reshape(rows, *view.shape[1:])
+    else:
+        buffer = np.empty((rows, *view.shape[1:]), out_dtype)
     axis = transpose.index(0) if transpose is not None else 0  # where source axis 0 went
     src_row = source.strides[0] if source.ndim else 0
     for first in range(0, view.shape[0], rows):
