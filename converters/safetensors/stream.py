@@ -7,11 +7,13 @@
   worker thread reads each copy back from the new file through ``mmap`` and
   checks it against the source's own crc32c while the next tensor copies
   (``check.Checker``).
-* **Transform** (a transpose, a cast): the source bytes are checked against
-  their crc32c over ``mmap`` windows, then the output is produced in blocks of
-  ``BLOCK_BYTES`` from a read-only map of the source (pages released after each
-  sub-block, so resident memory stays bounded), written in order, and its crc32c
-  computed on the way is checked against the file by the same worker thread.
+* **Transform** (a transpose, a cast): a tensor of at most ``BLOCK_BYTES`` is
+  read once into a reused buffer and checked there; a larger one is checked over
+  ``mmap`` windows and the output produced in blocks of ``BLOCK_BYTES`` from a
+  read-only map of the source (pages released after each sub-block, so resident
+  memory stays bounded). Either way the output is written in order in ``TILE``
+  tiles, and its crc32c computed on the way is checked against the file by the
+  same worker thread.
 * **Decode** (V1 and big-endian sources, strided partitions, transforms of
   partitioned tensors): the value is read whole by the bundle reader (checked),
   transformed and written; one tensor at a time.
