@@ -50,6 +50,9 @@ def _options(**values: object) -> ConversionOptions:
 def plan(src: Source | CheckpointReader, options: ConversionOptions) -> Plan:
     """The plan ``convert(src, ..., options)`` would carry out (reads only the index,
     plus the target model's variables for a target conversion)."""
+    if options.to is TargetFormat.SAFETENSORS:
+        raise ValueError("plan() covers checkpoint formats; for safetensors use "
+                         "converters.safetensors.plan_safetensors")  # fmt: skip
     if isinstance(src, CheckpointReader):
         return _PLANNERS[options.to](src, options)
     with load_checkpoint(src) as reader:
@@ -72,6 +75,12 @@ def convert(src: Source, dst: Source, options: ConversionOptions) -> ConversionR
         return to_keras(src, dst, target=options.target, rules=options.resolved_rules(),
                         format=options.to, partial=options.partial, dry_run=options.dry_run,
                         overwrite=options.overwrite)  # fmt: skip
+    if options.to is TargetFormat.SAFETENSORS:  # its own planner and streaming writer
+        from .safetensors import to_safetensors
+
+        return to_safetensors(src, dst, rules=options.rules, optimizer=options.optimizer.value,
+                              dry_run=options.dry_run, overwrite=options.overwrite,
+                              fsync=options.fsync)  # fmt: skip
     with load_checkpoint(src) as reader:
         the_plan = _PLANNERS[options.to](reader, options)
         return _run(_KIND[options.to], reader, os.fspath(dst), the_plan, options, start)

@@ -56,16 +56,18 @@ def cmd_diff(args: argparse.Namespace) -> Result:
 
 
 def cmd_convert(args: argparse.Namespace) -> Result:
-    if args.preset or args.format:
-        return _convert_preset(args)
-    if args.option:
-        raise UsageError("--option applies to a --preset")
     from .batch.remote import convert_any
     from .options import ConversionOptions
 
+    if args.format == "safetensors" or (args.format is None and args.dst.endswith(".safetensors")):
+        return _convert_safetensors(args)
+    for name in ("layout", "shard_size"):
+        if getattr(args, name) is not None:
+            raise UsageError(f"--{name.replace('_', '-')} applies to --format safetensors only")
+    if args.strict:
+        raise UsageError("--strict applies to --format safetensors only")
     if args.preset or args.format or args.ema or args.option or args.dst.endswith(".weights.h5"):
         return _convert_preset(args)
-
     options = ConversionOptions(
         to=args.to, rules=args.rules, optimizer=args.optimizer, target=args.target,
         link=args.link, partial=args.partial, dry_run=args.dry_run, overwrite=args.overwrite,
@@ -137,6 +139,46 @@ def cmd_presets(args: argparse.Namespace) -> Result:
     width = max(len(r["name"]) for r in rows)
     text = "\n".join(f"{r['name'].ljust(width)}  {r['target']}" for r in rows)
     return 0, {"schema": "legacy-ckpt/presets/1", "presets": rows}, text
+
+
+def _convert_safetensors(args: argparse.Namespace) -> Result:
+    from .safetensors import to_safetensors
+
+    for name in ("target", "partial", "link"):
+        if getattr(args, name):
+            raise UsageError(f"--{name} does not apply to --format safetensors")
+    if args.to != "tf2":
+        raise UsageError("--to does not apply to --format safetensors (the source's kind is "
+                         "detected)")  # fmt: skip
+    report = to_safetensors(
+        args.src, args.dst, rules=args.rules, preset=args.preset, layout=args.layout,
+        optimizer=args.optimizer, shard_bytes=_size(args.shard_size), overwrite=args.overwrite,
+        strict=args.strict, dry_run=args.dry_run,
+    )  # fmt: skip
+    payload = {"schema": "legacy-ckpt/convert/1", "to": "safetensors", "src": args.src,
+               "dst": args.dst, "dry_run": args.dry_run, "report": report.to_dict()}  # fmt: skip
+    return 0, payload, report.summary()
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}  # fmt: skip
+
+
+def _size(text: str | None) -> int | None:
+    """``5GB`` (10**9, as Hugging Face's max_shard_size), ``2GiB``, ``1000000`` -> bytes."""
+    if text is None:
+        return None
+    number = text.strip().upper().rstrip("BIKMGT") or "0"
+    unit = text.strip().upper()[len(number) :]
+    try:
+        value = float(number) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise UsageError(
+            f"--shard-size {text!r}: expected e.g. 5GB, 500MiB or a byte count"
+        ) from None
+    if value < 1:
+        raise UsageError(f"--shard-size {text!r} must be at least one byte")
+    return int(value)
 
 
 def _load_target(spec: str) -> object:
@@ -261,14 +303,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--partial", action="store_true",
                    help="with --target: allow target variables without a source")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
-    p.add_argument("--preset", metavar="NAME", help="a preset (legacy-ckpt presets) or 'auto'")
-    p.add_argument("--format", choices=("tf2", "keras", "keras-hub"),
-                   help="output: tf2 checkpoint, keras .weights.h5, keras-hub preset "
-                   "(default: keras for DST ending in .weights.h5, else tf2)")  # fmt: skip
+    p.add_argument("--preset", metavar="NAME",
+                   help="a preset (legacy-ckpt presets) or 'auto'; with safetensors, named "
+                   "rules such as bert-hf")  # fmt: skip
+    p.add_argument("--format", choices=("tf2", "keras", "keras-hub", "safetensors"),
+                   help="output: tf2 checkpoint, keras .weights.h5, keras-hub preset, or "
+                   "safetensors (default: from DST's suffix: .weights.h5 keras, .safetensors "
+                   "safetensors, else the --to checkpoint)")  # fmt: skip
     p.add_argument("--ema", action="store_true",
                    help="use ExponentialMovingAverage shadows for their variables")  # fmt: skip
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="a preset option, e.g. --option alpha=0.25 (repeatable)")  # fmt: skip
+    p.add_argument("--layout", choices=("tf", "torch"), default=None,
+                   help="safetensors: tf keeps names and layouts, torch writes torch.nn "
+                   "names and layouts (default: the preset's, else tf)")  # fmt: skip
+    p.add_argument("--shard-size", metavar="SIZE",
+                   help="safetensors: at most SIZE per file (5GB, 500MiB), Hugging Face "
+                   "sharding with model.safetensors.index.json")  # fmt: skip
+    p.add_argument("--strict", action="store_true",
+                   help="safetensors: fail instead of dropping tensors it cannot hold")  # fmt: skip
     p = _add(
         sub,
         "presets",

@@ -37,6 +37,7 @@ class TargetFormat(enum.StrEnum):
     V2 = "v2"  # a V1 (pre-TF-1.0) file -> V2, same names
     KERAS = "keras"  # name-based -> a Keras 3 .weights.h5 (converters.presets.convert)
     KERAS_HUB = "keras-hub"  # name-based -> a keras-hub preset directory
+    SAFETENSORS = "safetensors"  # any checkpoint -> .safetensors (converters.safetensors)
 
 
 class OptimizerMode(enum.StrEnum):
@@ -55,6 +56,7 @@ _APPLIES: dict[TargetFormat, frozenset[str]] = {
     TargetFormat.V2: frozenset(),
     TargetFormat.KERAS: frozenset({"rules", "target", "partial", "dry_run"}),
     TargetFormat.KERAS_HUB: frozenset({"rules", "target", "partial", "dry_run"}),
+    TargetFormat.SAFETENSORS: frozenset({"rules", "optimizer", "dry_run"}),
 }
 _COMMON = frozenset({"to", "overwrite", "fsync", "record_plan"})
 
