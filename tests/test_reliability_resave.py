@@ -10,7 +10,7 @@ loads until the new one is complete, and readers never see a mix.
   publishes, TensorFlow-style lazy data opens across one.
 
 Long run: ``RELIABILITY_RESAVES=2000 .venv/bin/pytest -s -k polling
-tests/test_reliability_resave.py`` (figures in RELIABILITY.md, section 8).
+tests/test_reliability_resave.py`` (figures in RELIABILITY.md, section 9).
 """
 
 from __future__ import annotations
