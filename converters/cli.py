@@ -33,14 +33,14 @@ def cmd_inspect(args: argparse.Namespace) -> Result:
         format_table,
         format_tensor,
         inspect_checkpoint,
+        tensor_preview,
         tensor_to_json,
-        tensor_value,
     )
 
     info = inspect_checkpoint(args.path)
     if args.tensor is None:
         return 0, {**info, "tensor": None}, format_table(info)
-    value = tensor_value(args.path, args.tensor)
+    value = tensor_preview(args.path, args.tensor)
     return (
         0,
         {**info, "tensor": tensor_to_json(args.tensor, value)},

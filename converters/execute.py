@@ -27,7 +27,6 @@ import contextlib
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 import numpy as np
 
@@ -141,21 +140,18 @@ class _Copier:
 
     def __init__(self, reader: CheckpointReader) -> None:
         self.reader = reader
-        self.files: dict[int, BinaryIO] = {}
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc-check")
         self.checks: list[Future[None]] = []
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-        for f in self.files.values():
-            f.close()
 
     def write(self, writer: BundleWriter, action: Action, result: ExecuteResult) -> None:
         bundle = self.reader.bundle
         entry = bundle.entry(action.src) if bundle is not None else None
         if entry is not None and bundle is not None and _copyable(entry, bundle, action):
             shard = entry.shard_id if entry.shard_id < writer.num_shards else 0
-            source = self._source(entry.shard_id, bundle.locate(entry))  # bounds checked
+            source = bundle.open_data(entry)  # bounds checked; the reader's own handle
             written = writer.add_copy(
                 action.dst,
                 entry.dtype_enum,
@@ -177,12 +173,6 @@ class _Copier:
         """Raise the first failed check (``CorruptCheckpointError``)."""
         for check in self.checks:
             check.result()
-
-    def _source(self, shard: int, path: str) -> BinaryIO:
-        f = self.files.get(shard)
-        if f is None:
-            f = self.files[shard] = open(path, "rb", buffering=0)  # noqa: SIM115
-        return f
 
     def _check(self, writer: BundleWriter, written: BundleEntry, source: BundleEntry) -> None:
         if writer.written_crc32c(written) != unmask_crc(source.crc32c):

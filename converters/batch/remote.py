@@ -68,11 +68,7 @@ def _fetch_checkpoint(url: str, directory: str) -> str:
     from legacy_saver.bundle import load_checkpoint
 
     with load_checkpoint(url) as reader:
-        bundle = reader.bundle
-        if bundle is not None:
-            files = [bundle.index_file] + [bundle.data_file(i) for i in range(bundle.num_shards)]
-        else:
-            files = list(reader._v1.files)  # type: ignore[union-attr]
+        files = [f.path for f in reader.files()]
         prefix = reader.prefix
     fs, _ = transfer.fs_for(url)
     os.makedirs(directory, exist_ok=True)

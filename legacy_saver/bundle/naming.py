@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from dataclasses import dataclass
 
 __all__ = [
@@ -166,7 +165,7 @@ class TempName:
 
 def new_tag() -> str:
     """A fresh 8-hex-digit tag for a temporary name."""
-    return secrets.token_hex(4)
+    return os.urandom(4).hex()
 
 
 def temp_path(path: str, *, tag: str | None = None, pid: int | None = None) -> str:

@@ -35,9 +35,9 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from ..errors import CheckpointNotFoundError, StateFileError
+from ..errors import CheckpointNotFoundError, CorruptCheckpointError, StateFileError
 from . import pending
-from .fileio import write_bytes_atomic
+from .fileio import open_regular, write_bytes_atomic
 from .files import (
     checkpoint_exists,
     checkpoint_files,
@@ -245,10 +245,12 @@ def _load(directory: str, name: str | None, allow_outside: bool) -> tuple[str, A
     pending.wait_for(directory)  # an async save of this process may be committing
     path = state_path(directory, name)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO or device: CorruptCheckpointError, no hang
             data = f.read(MAX_STATE_FILE_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except CorruptCheckpointError as e:  # a FIFO, device or directory (fileio.open_regular)
+        raise StateFileError(f"{path} cannot be read: {e}") from None
     except OSError as e:
         raise StateFileError(f"{path} cannot be read: {e.strerror or e}") from e
     if len(data) > MAX_STATE_FILE_BYTES:
