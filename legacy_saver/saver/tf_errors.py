@@ -1,0 +1,51 @@
+"""Restore errors that are ours and TensorFlow's at once.
+
+Stock ``Saver.restore`` raises ``tf.errors.NotFoundError`` for a missing key and
+``tf.errors.InvalidArgumentError`` for a shape or dtype mismatch; code written for it
+says ``except tf.errors.NotFoundError``. Our pre-restore check raises one
+``RestoreMismatchError`` listing every problem. The classes here are both, so either
+``except`` catches it, and the message ends with stock's wording ("Key b not found in
+checkpoint", "a mismatch between the current graph and the graph from the checkpoint").
+
+``legacy_saver.errors`` stays TensorFlow-free; these subclasses live in the Saver's
+layer, which imports TensorFlow anyway.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from ..errors import RestoreMismatchError
+
+__all__ = ["RestoreInvalidArgumentError", "RestoreNotFoundError", "restore_error"]
+
+
+class RestoreNotFoundError(RestoreMismatchError, tf.errors.NotFoundError):
+    """A restore found keys missing: ``RestoreMismatchError`` and ``tf.errors.NotFoundError``."""
+
+    def __init__(self, message: str) -> None:
+        tf.errors.NotFoundError.__init__(self, None, None, message)
+        self.args = (message,)
+
+
+class RestoreInvalidArgumentError(RestoreMismatchError, tf.errors.InvalidArgumentError):
+    """A restore found shapes or dtypes that differ: ``RestoreMismatchError`` and
+    ``tf.errors.InvalidArgumentError``."""
+
+    def __init__(self, message: str) -> None:
+        tf.errors.InvalidArgumentError.__init__(self, None, None, message)
+        self.args = (message,)
+
+
+def restore_error(message: str, *, missing: str | None) -> RestoreMismatchError:
+    """The error for ``message``: ``RestoreNotFoundError`` when a key is ``missing`` (the
+    first one), else ``RestoreInvalidArgumentError``; both end with stock's wording."""
+    if missing is not None:
+        return RestoreNotFoundError(
+            f"{message}\n(stock TensorFlow: Key {missing} not found in checkpoint; "
+            "a Variable name or other graph key that is missing from the checkpoint)"
+        )
+    return RestoreInvalidArgumentError(
+        f"{message}\n(stock TensorFlow: a mismatch between the current graph and the graph "
+        "from the checkpoint)"
+    )
