@@ -30,6 +30,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..bundle.coding import DecodeError
 from ..bundle.dtypes import DType
@@ -82,17 +83,18 @@ class QuickCheck:
 
     def __init__(self, specs: Sequence[RestoreSpec]) -> None:
         self.specs = specs
-        expected: dict[bytes, bytes] | None = {}
+        expected: dict[bytes, bytes] = {}
+        usable = True
         for spec in specs:
             shape = spec.shape
             if spec.slice_spec or spec.reshape or shape is None or None in shape:
-                expected = None
+                usable = False
                 break
             prefix = BundleEntry("", spec.dtype, tuple(shape)).encode()  # type: ignore[arg-type]
             if expected.setdefault(spec.key.encode("utf-8"), prefix) != prefix:
-                expected = None  # one key, two expectations: let plan_restore explain
+                usable = False  # one key, two expectations: let plan_restore explain
                 break
-        self._expected = expected
+        self._expected = expected if usable else None
 
     @property
     def usable(self) -> bool:
@@ -117,7 +119,7 @@ class QuickCheck:
 
 
 def contents_of(
-    reader, prefix: str, wanted: Iterable[str], *, object_names: bool = True
+    reader: Any, prefix: str, wanted: Iterable[str], *, object_names: bool = True
 ) -> CheckpointContents:
     """Reads what ``plan_restore`` needs from a ``load_checkpoint`` reader: every key,
     and the shape and dtype of the ``wanted`` ones only (decoding an index entry costs
@@ -136,14 +138,14 @@ def contents_of(
             for attribute in node.attributes:
                 if attribute.full_name:
                     full_names[attribute.full_name] = attribute.checkpoint_key
-    wanted = list(wanted)
-    found = {key: key if key in keys else full_names.get(key) for key in wanted}
-    if any(f not in keys for f in found.values()):
-        found = {key: key for key in keys}  # for suggestions: every shape
-    shapes, dtypes = {}, {}
+    found = {key if key in keys else full_names.get(key) for key in wanted}
+    if not found <= keys:
+        found = set(keys)  # a key is missing: the suggestions need every shape
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, int] = {}
     bundle = getattr(reader, "bundle", None)  # V2: one decoded entry gives both
-    for key in set(found.values()):
-        if key in keys:
+    for key in found:
+        if key is not None:
             if bundle is not None:
                 entry = bundle.entry(key)
                 shapes[key], dtypes[key] = tuple(entry.shape), int(entry.dtype_enum)
@@ -278,17 +280,17 @@ def _compare(spec: RestoreSpec, key: str, contents: CheckpointContents) -> list[
     return problems
 
 
-def _shapes_agree(stored: tuple[int, ...], expected, reshape: bool) -> bool:
+def _shapes_agree(stored: tuple[int, ...], expected: tuple[int | None, ...], reshape: bool) -> bool:
     if reshape:
         if any(d is None for d in expected):
             return True
-        return math.prod(stored) == math.prod(expected)
+        return math.prod(stored) == math.prod(d for d in expected if d is not None)
     if len(stored) != len(expected):
         return False
     return all(e is None or e == s for s, e in zip(stored, expected, strict=True))
 
 
-def _show(shape) -> str:
+def _show(shape: tuple[int | None, ...]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
@@ -299,13 +301,15 @@ def _dtype_name(number: int) -> str:
         return f"DataType {number}"
 
 
-def _feeds(specs: Sequence[RestoreSpec], resolved: Sequence[str | None]):
-    renamed = {s.names_tensor for s, k in zip(specs, resolved, strict=True) if k != s.key}
+def _feeds(
+    specs: Sequence[RestoreSpec], resolved: Sequence[str | None]
+) -> dict[str, list[str] | str]:
+    """Called once every key resolved (``find_problems`` found nothing missing)."""
+    pairs = [(s, k) for s, k in zip(specs, resolved, strict=True) if k is not None]
+    renamed = {s.names_tensor for s, k in pairs if k != s.key}
     feeds: dict[str, list[str] | str] = {}
     for name in sorted(renamed):
-        rows = [
-            (s.index, k) for s, k in zip(specs, resolved, strict=True) if s.names_tensor == name
-        ]
+        rows = [(s.index, k) for s, k in pairs if s.names_tensor == name]
         if len(rows) == 1 and rows[0][0] == -1:
             feeds[name] = rows[0][1]
         else:
@@ -344,7 +348,7 @@ def _candidates(contents: CheckpointContents) -> list[Candidate]:
 
 
 def check_before_restore(
-    reader,
+    reader: Any,
     specs: Sequence[RestoreSpec],
     *,
     optional: Callable[[RestoreSpec], bool] = lambda spec: False,
