@@ -19,11 +19,8 @@ from ..errors import RestoreMismatchError
 
 __all__ = ["RestoreInvalidArgumentError", "RestoreNotFoundError", "restore_error"]
 
-_InvalidArgumentError = tf.errors.InvalidArgumentError  # untyped to mypy: subclassing Any
-_NotFoundError = tf.errors.NotFoundError
 
-
-class RestoreNotFoundError(RestoreMismatchError, _NotFoundError):  # type: ignore[misc]
+class RestoreNotFoundError(RestoreMismatchError, tf.errors.NotFoundError):  # type: ignore[misc]
     """A restore found keys missing: ``RestoreMismatchError`` and ``tf.errors.NotFoundError``."""
 
     def __init__(self, message: str) -> None:
@@ -31,7 +28,7 @@ class RestoreNotFoundError(RestoreMismatchError, _NotFoundError):  # type: ignor
         self.args = (message,)
 
 
-class RestoreInvalidArgumentError(RestoreMismatchError, _InvalidArgumentError):  # type: ignore[misc]
+class RestoreInvalidArgumentError(RestoreMismatchError, tf.errors.InvalidArgumentError):  # type: ignore[misc]
     """A restore found shapes or dtypes that differ: ``RestoreMismatchError`` and
     ``tf.errors.InvalidArgumentError``."""
 
