@@ -9,8 +9,10 @@ the ``keep_checkpoint_every_n_hours`` decisions across processes.
 
 After each save, ``record`` writes the state file (atomically, through
 ``legacy_saver.state``) and only then deletes what the plan says: the state file
-never names a deleted checkpoint. Only checkpoints the ledger holds are ever deleted;
-a foreign or corrupt state file is not adopted (a warning says so) and is replaced.
+never names a deleted checkpoint. Only checkpoints the ledger holds are ever deleted,
+and of those only files proven to be theirs, in the save directory itself, never the
+checkpoint just written nor the state file (``bundle.files.removable_files``); a
+foreign or corrupt state file is not adopted (a warning says so) and is replaced.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import os
 import time
 from collections.abc import Iterable
 
-from ..bundle import state
+from ..bundle import files, state
+from ..bundle.naming import state_path
 from ..errors import StateFileError
 from . import retention
 from .retention import Recorded, RetentionOptions
@@ -118,9 +121,12 @@ class Ledger:
             save_relative_paths=save_relative_paths,
             fsync=fsync,
         )
+        keep = [path, state_path(save_dir or ".", latest_filename)]
         for doomed in plan.delete:
             try:
-                state.remove_checkpoint(doomed, version, meta_graph_suffix)
+                files.remove_checkpoint(
+                    doomed, version, meta_graph_suffix, directory=save_dir or ".", keep=keep
+                )
             except OSError as e:
                 log.warning("could not delete old checkpoint %s: %s", doomed, e)
 
