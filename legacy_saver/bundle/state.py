@@ -63,6 +63,7 @@ from .files import (
 )
 from .naming import STATE_FILENAME, state_path
 from .protos import CheckpointState
+from .temps import claimed
 
 __all__ = [
     "STATE_FILENAME", "State", "StateFileWarning", "checkpoint_exists", "decode_state",
@@ -338,5 +339,8 @@ def _is_checkpoint(prefix: str, state_path: str) -> bool:
 
 
 def _atomic_write(path: str, data: bytes, *, fsync: bool) -> None:
-    """Replaces ``path`` with ``data``: readers see the old file or the new one, whole."""
-    write_bytes_atomic(path, data, fsync=fsync)
+    """Replaces ``path`` with ``data``: readers see the old file or the new one, whole.
+    The temporary is claimed (``temps``): a Saver sweeping the directory leaves it alone
+    while this writer lives."""
+    with claimed(path) as temp:
+        write_bytes_atomic(path, data, fsync=fsync, temp=temp)

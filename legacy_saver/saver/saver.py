@@ -111,7 +111,10 @@ class Saver:
         self._specs = None
         self._graph_specs: dict[int, object] = {}
         self._quick: QuickCheck | None = None  # the restore shortcut for self._specs
-        self._ledger = Ledger(RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours))
+        self._ledger = Ledger(
+            RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours),
+            scope=None if tf.executing_eagerly() else tf.compat.v1.get_default_graph(),
+        )
         if not defer_build:
             self.build()
 
@@ -264,17 +267,15 @@ class Saver:
         feed_name = self.saver_def.filename_tensor_name
         if not atomic.is_local(checkpoint_file):
             return as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: checkpoint_file}))
-        atomic.remove_stale(os.path.dirname(checkpoint_file))
-        temp = atomic.temp_prefix(checkpoint_file)
-        try:
-            with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
-                written = as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: temp}))
-            atomic.commit(temp, checkpoint_file, fsync=self._fsync)
-        except BaseException:
-            atomic.abandon(temp)
-            raise
-        finally:
-            atomic.release(temp)
+        atomic.sweep_stale(os.path.dirname(checkpoint_file))
+        with atomic.claimed(checkpoint_file) as temp:
+            try:
+                with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
+                    written = as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: temp}))
+                atomic.commit(temp, checkpoint_file, fsync=self._fsync)
+            except BaseException:
+                atomic.abandon(temp)
+                raise
         # The save tensor may add a V1 shard pattern ("-?????-of-00002") to the prefix.
         if written.startswith(temp):
             return checkpoint_file + written[len(temp) :]

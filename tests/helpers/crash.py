@@ -161,10 +161,10 @@ def check_durability_order(ops: list[tuple[str, str]], directory: str) -> None:
 
 def saver_modules() -> list[ModuleType]:
     from legacy_saver.bundle import files as checkpoint_files
-    from legacy_saver.bundle import state
+    from legacy_saver.bundle import state, temps
     from legacy_saver.saver import atomic, ledger, meta_graph
 
-    return [atomic, state, checkpoint_files, ledger, meta_graph, fileio_module]
+    return [atomic, state, checkpoint_files, ledger, meta_graph, fileio_module, temps]
 
 
 class SaverRig:
