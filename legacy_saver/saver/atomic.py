@@ -2,14 +2,17 @@
 
 A save writes the checkpoint under a temporary prefix in the same directory,
 ``.<basename>.tmp-<pid>-<random>``, claimed for the write (``claimed``: a lock file,
-``bundle.temps``), then ``commit`` fsyncs each file, renames the data shards to the
-final prefix, the ``.index`` last (a reader finds a checkpoint by its index, so it
-never sees an index whose data is not complete), and fsyncs the directory. The
-``.meta`` is written the same way (``write_atomic``), and only then does the Saver
-update the state file. A crash leaves temporary files behind and the state file
-pointing at the previous, complete checkpoint; ``sweep_stale`` deletes, on the next
-save, the leftovers of writers proven dead (their claim's lock is free), and nothing
-else: not another thread's, container's or host's write in progress.
+``bundle.temps``), then ``commit`` publishes it through the format layer's one mechanism
+(``bundle.publish``): each file fsynced, the data shards renamed to the final prefix, the
+``.index`` last (a reader finds a checkpoint by its index, so it never sees an index whose
+data is not complete), the directory fsynced. Re-saving the same prefix is one atomic
+switch too (the new data files get names disjoint from the old). A V1 checkpoint (one
+table, or its shards) is renamed into place whole. The ``.meta`` is written the same way
+(``write_atomic``), and only then does the Saver update the state file. A crash leaves
+temporary files behind and the state file pointing at the previous, complete checkpoint;
+``sweep_stale`` deletes, on the next save, the leftovers of writers proven dead (their
+claim's lock is free), and nothing else: not another thread's, container's or host's
+write in progress.
 
 Renaming within one directory is atomic on POSIX filesystems; object stores (``s3://``)
 have no rename, so those paths are written in place, as TensorFlow does.
@@ -34,6 +37,7 @@ from legacy_saver.bundle.naming import (
     claim_lock_path,
     is_url,
 )
+from legacy_saver.bundle.publish import publish_prefix
 from legacy_saver.bundle.temps import claimed, sweep_stale
 
 __all__ = ["abandon", "claimed", "commit", "flushing", "is_local", "sweep_stale", "write_atomic"]
@@ -54,24 +58,17 @@ def _members(temp: str) -> list[str]:
 
 
 def commit(temp: str, final: str, *, fsync: bool = True) -> list[str]:
-    """Renames every file ``temp*`` to ``final*``, ``.index`` last; returns final paths."""
-    directory, temp_base = os.path.split(temp)
-    final_base = os.path.basename(final)
-    names = [n for n in _members(temp) if os.path.isfile(os.path.join(directory, n))]
-    names.sort(key=lambda n: (n.endswith(INDEX_SUFFIX), n))
-    if fsync:
-        for name in names:
-            fsync_file(os.path.join(directory, name))
-    moved = []
-    for name in names:
-        target = os.path.join(directory, final_base + name[len(temp_base) :])
-        os.replace(os.path.join(directory, name), target)
-        moved.append(target)
+    """Publishes the checkpoint the save op wrote under ``temp`` as ``final``; returns the
+    final paths, the ``.index`` (or V1 file) last. V2: one atomic switch, also over an
+    existing ``final`` (``bundle.publish.publish_prefix``: data files first, named disjoint
+    from the old checkpoint's, the ``.index`` last). V1 (no ``temp.index``): every file of
+    the write renamed to ``final``'s name, fsynced first."""
+    if not os.path.exists(temp + INDEX_SUFFIX):
+        return _rename_all(temp, final, fsync=fsync)
+    moved = publish_prefix(temp, final, fsync=fsync)
     leftover = temp + TF_PARTS_SUFFIX  # a sharded save's parts directory, normally merged away
     if os.path.isdir(leftover):
         shutil.rmtree(leftover, ignore_errors=True)
-    if fsync:
-        fsync_dir(directory)
     return moved
 
 
@@ -131,6 +128,23 @@ def _remove(path: str) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)
+
+
+def _rename_all(temp: str, final: str, *, fsync: bool) -> list[str]:
+    directory, temp_base = os.path.split(temp)
+    final_base = os.path.basename(final)
+    names = sorted(n for n in _members(temp) if os.path.isfile(os.path.join(directory, n)))
+    if fsync:
+        for name in names:
+            fsync_file(os.path.join(directory, name))
+    moved = []
+    for name in names:
+        target = os.path.join(directory, final_base + name[len(temp_base) :])
+        os.replace(os.path.join(directory, name), target)
+        moved.append(target)
+    if fsync:
+        fsync_dir(directory)
+    return moved
 
 
 def fsync_file(path: str) -> None:
