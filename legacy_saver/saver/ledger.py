@@ -144,8 +144,6 @@ class Ledger:
             plan = retention.plan(
                 others, Recorded(path, time.time()), self.last_preserved or 0.0, self.options
             )
-            self.records = list(plan.keep)
-            self.last_preserved = plan.last_preserved_timestamp
             ours = [r for r in plan.keep if _same(os.path.dirname(r.path) or ".", directory)]
             theirs = self._foreign(stored, path, plan.delete, latest_filename, directory)
             listed = ours  # in the plan's order, as TensorFlow's; others' by time among them
@@ -161,6 +159,8 @@ class Ledger:
                 save_relative_paths=save_relative_paths,
                 fsync=fsync,
             )
+            self.records = list(plan.keep)  # only now: a failed write changes nothing
+            self.last_preserved = plan.last_preserved_timestamp
             self._written[state_path(directory, latest_filename)] = frozenset(
                 os.path.abspath(r.path) for r in ours
             )

@@ -23,9 +23,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from ..bundle import load_checkpoint
+from ..bundle import files, load_checkpoint
 from ..bundle.digest import verify_digest, write_digest
-from ..bundle.naming import digest_path, local_path, meta_path
+from ..bundle.naming import digest_path, local_path, meta_path, state_path
 from ..errors import CheckpointNotFoundError, UnsupportedFeatureError
 from . import atomic
 from .builder import SAVER_DEF_V2, BuildOptions, all_saveables, build_saver, check_write_version
@@ -117,6 +117,7 @@ class Saver:
         self._digest = digest
         self._async_save = async_save
         self._background = None  # background.AsyncSaves, built with the save ops
+        self._fresh: dict[str, bool] = {}  # written, not yet published: did it create it?
         self._is_built = False
         self._is_empty = None
         self._specs = None
@@ -241,7 +242,7 @@ class Saver:
         checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
-            os.makedirs(save_dir, exist_ok=True)  # TF raises here instead
+            _make_parent(save_dir, save_path)  # TF raises here instead
         if self._background is not None:  # snapshot now; write and commit in a thread
             return self._background.save(
                 sess, checkpoint_file, save_dir, latest_filename, meta_graph_suffix,
@@ -259,24 +260,39 @@ class Saver:
 
     def _publish(self, path, checkpoint_file, save_dir, meta_graph_def, latest_filename,
                  meta_graph_suffix, write_state, save_debug_info) -> None:  # fmt: skip
-        """After the data and index: the ``.meta``, the digest, the state file, retention."""
-        if meta_graph_def is not None:
-            filename = meta_path(checkpoint_file, meta_graph_suffix)
-            write_meta_graph_file(meta_graph_def, filename, fsync=self._fsync)
-            if save_debug_info:  # rare: let the exporter write both files
-                self.export_meta_graph(filename, save_debug_info=True)
-        if self._digest and path is not None and atomic.is_local(path):
-            write_digest(path, fsync=self._fsync)  # .meta, .index, data: before the state
-        if path is not None and write_state:
-            self._ledger.record(
-                save_dir,
-                path,
-                latest_filename=latest_filename,
-                save_relative_paths=self._save_relative_paths,
-                version=self.saver_def.version,
-                meta_graph_suffix=meta_graph_suffix,
-                fsync=self._fsync,
-            )
+        """After the data and index: the ``.meta``, the digest, the state file, retention.
+
+        If one of them fails (a full disk), the checkpoint this save created is removed
+        again, so nothing complete but unlisted stays behind, and the error names it
+        (``_failed``). A checkpoint that replaced an existing prefix stays: it is whole.
+        """
+        fresh = path is not None and self._fresh.pop(path, False)
+        step = "its .meta"
+        try:
+            if meta_graph_def is not None:
+                filename = meta_path(checkpoint_file, meta_graph_suffix)
+                write_meta_graph_file(meta_graph_def, filename, fsync=self._fsync)
+                if save_debug_info:  # rare: let the exporter write both files
+                    self.export_meta_graph(filename, save_debug_info=True)
+            step = "its digest"
+            if self._digest and path is not None and atomic.is_local(path):
+                write_digest(path, fsync=self._fsync)  # .meta, .index, data: before the state
+            step = "the state file " + state_path(save_dir or ".", latest_filename)
+            if path is not None and write_state:
+                self._ledger.record(
+                    save_dir,
+                    path,
+                    latest_filename=latest_filename,
+                    save_relative_paths=self._save_relative_paths,
+                    version=self.saver_def.version,
+                    meta_graph_suffix=meta_graph_suffix,
+                    fsync=self._fsync,
+                )
+        except (OSError, tf.errors.OpError) as error:
+            kept = not fresh
+            if fresh and atomic.is_local(path):
+                files.remove_checkpoint(path, self.saver_def.version, meta_graph_suffix)
+            raise _failed(error, checkpoint_file, f"writing {step}", kept) from error
 
     def wait(self, timeout=None) -> bool:
         """``async_save``: block until the pending save is committed (True), or ``timeout``
@@ -311,18 +327,24 @@ class Saver:
         if not atomic.is_local(checkpoint_file):
             return as_str(sess.run(save_tensor, {feed_name: checkpoint_file}))
         atomic.sweep_stale(os.path.dirname(checkpoint_file))
-        with atomic.claimed(checkpoint_file) as temp:
-            try:
-                with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
-                    written = as_str(sess.run(save_tensor, {feed_name: temp}))
-                atomic.commit(temp, checkpoint_file, fsync=self._fsync)
-            except BaseException:
-                atomic.abandon(temp)
-                raise
+        fresh = not files.checkpoint_exists(checkpoint_file)
+        try:
+            with atomic.claimed(checkpoint_file) as temp:
+                try:
+                    with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
+                        written = as_str(sess.run(save_tensor, {feed_name: temp}))
+                    atomic.commit(temp, checkpoint_file, fsync=self._fsync)
+                except BaseException:
+                    atomic.abandon(temp)
+                    raise
+        except (OSError, tf.errors.OpError) as error:
+            raise _failed(error, checkpoint_file, "writing its data and index") from error
         # The save tensor may add a V1 shard pattern ("-?????-of-00002") to the prefix.
-        if written.startswith(temp):
-            return checkpoint_file + written[len(temp) :]
-        return checkpoint_file
+        path = (
+            checkpoint_file + written[len(temp) :] if written.startswith(temp) else checkpoint_file
+        )
+        self._fresh[path] = fresh
+        return path
 
     # -- restore -------------------------------------------------------------------
 
@@ -433,6 +455,28 @@ class Saver:
             strip_default_attrs=strip_default_attrs,
             save_debug_info=save_debug_info,
         )
+
+
+def _make_parent(save_dir: str, save_path: str) -> None:
+    """Creates the save directory; where a file is in the way, stock's ValueError."""
+    try:
+        os.makedirs(save_dir, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.") from None
+
+
+def _failed(error, checkpoint_file: str, step: str, kept: bool = False):
+    """``error`` (an ``OSError`` or ``tf.errors.OpError`` of the same class) again, with a
+    message naming the checkpoint, the step that failed and what was left."""
+    left = "the checkpoint it replaced stays" if kept else "nothing of it was kept"
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    message = f"could not save checkpoint {checkpoint_file!r} ({step}): {reason}; {left}"
+    try:
+        if isinstance(error, tf.errors.OpError):
+            return type(error)(error.node_def, error.op, message)
+        return type(error)(error.errno, message) if error.errno else type(error)(message)
+    except TypeError:  # an exception class with another signature: keep it as it is
+        return error
 
 
 def _keys_array(keys):
