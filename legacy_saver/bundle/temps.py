@@ -15,8 +15,8 @@ from two PID namespaces 20 of 80). So every write *claims* its temporaries first
 * ``sweep_stale(directory)`` deletes a group only after taking its lock itself, without
   waiting: proof that no writer holds it. A group without a lock file (an older version's
   leftovers, or a writer it cannot see) is never deleted: nothing rather than a guess.
-* ``locked(path)``: an exclusive lock (a thread lock and a ``flock``) on a persistent lock
-  file, for read-merge-write updates of a shared file (the state file).
+* ``locked(path)``: an exclusive lock (a thread lock and a ``flock``) on a lock file that
+  exists only while held, for read-merge-write updates of a shared file (the state file).
 
 ``flock`` locks are per open file, so they work between threads with their own
 descriptors, between processes and across PID namespaces on one kernel; on NFS, Linux
@@ -145,19 +145,45 @@ def _remove(directory: str, name: str) -> bool:
 
 @contextlib.contextmanager
 def locked(lock_path: str) -> Iterator[None]:
-    """Holds an exclusive lock on ``lock_path`` (created if missing, never removed: removing
-    a lock file others may hold opens a race) for the body: a per-process thread lock, then
-    a blocking ``flock``."""
+    """Holds an exclusive lock on ``lock_path`` for the body: a per-process thread lock, then
+    a blocking ``flock`` of the file, created if missing and removed when the body ends, so
+    nothing stays behind (a crash leaves it; the next holder reuses and removes it).
+
+    Removing a lock file is safe because a holder unlinks it before unlocking, and whoever
+    acquires a lock then checks that the path still names the file it locked (same device
+    and inode); if not (it locked a file since removed), it starts again.
+    """
     key = os.path.abspath(lock_path)
     with _REGISTRY:
         thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
     with thread_lock:
+        fd = _acquire(lock_path)
+        try:
+            yield
+        finally:
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(lock_path)
+            finally:
+                os.close(fd)
+
+
+def _acquire(lock_path: str) -> int:
+    while True:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            held = os.fstat(fd)
+            if not stat.S_ISREG(held.st_mode):
                 raise OSError(f"{lock_path} is not a regular file; cannot lock it")
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
+            try:
+                now = os.stat(lock_path)
+            except FileNotFoundError:
+                now = None
+            if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                return fd
+        except BaseException:
             os.close(fd)
+            raise
+        os.close(fd)  # the file we locked was removed by the holder before us: again

@@ -163,6 +163,7 @@ class Problems:
     missing: int = 0
     mismatched: int = 0
     absent: tuple[RestoreSpec, ...] = ()  # missing but optional (not problems)
+    stock: tuple[str, ...] = ()  # stock TensorFlow's words for the first of each kind
 
     def __bool__(self) -> bool:
         return bool(self.lines)
@@ -203,14 +204,17 @@ def find_problems(
     pairs = list(zip(specs, resolved, strict=True))
     missing = [s for s, key in pairs if key is None and not optional(s)]
     lines = [f"missing: {line}" for line in _missing_lines(missing, contents)]
+    stock: dict[str, str] = {}
+    if missing:
+        stock["missing"] = f"Key {missing[0].key} not found in checkpoint"
     mismatched = 0
     for spec, key in pairs:
         if key is not None:
-            found = _compare(spec, key, contents)
+            found = _compare(spec, key, contents, stock)
             mismatched += len(found)
             lines.extend(found)
     absent = tuple(s for s, key in pairs if key is None and optional(s))
-    return Problems(tuple(lines), len(missing), mismatched, absent)
+    return Problems(tuple(lines), len(missing), mismatched, absent, tuple(stock.values()))
 
 
 def raise_problems(
@@ -237,14 +241,7 @@ def raise_problems(
     head = f"cannot restore {contents.prefix} ({total} keys): " + ", ".join(counts)
     lines = [*problems.lines, *extra]
     message = head + " (nothing was restored)\n  " + "\n  ".join(lines)
-    raise restore_error(message, missing=_first_missing(problems.lines))
-
-
-def _first_missing(lines: Sequence[str]) -> str | None:
-    for line in lines:
-        if line.startswith("missing: '"):
-            return line.split("'")[1]
-    return None
+    raise restore_error(message, missing=bool(problems.missing), stock=problems.stock)
 
 
 def _resolve(key: str, contents: CheckpointContents) -> str | None:
@@ -260,17 +257,28 @@ def _named(spec: RestoreSpec, key: str) -> str:
     return repr(graph_name) if key == graph_name else f"{graph_name!r} (checkpoint key {key!r})"
 
 
-def _compare(spec: RestoreSpec, key: str, contents: CheckpointContents) -> list[str]:
+def _compare(
+    spec: RestoreSpec, key: str, contents: CheckpointContents, stock: dict[str, str]
+) -> list[str]:
+    """The dtype and shape problems of one spec; ``stock`` gets stock TensorFlow's words
+    for the first of each kind (the ops' messages its Saver passes on)."""
     problems = []
     named = _named(spec, key)
     stored_dtype = contents.dtypes[key]
     if stored_dtype != spec.dtype:
-        problems.append(
-            f"dtype: {named} is {_dtype_name(stored_dtype)} in the checkpoint, "
-            f"the graph expects {_dtype_name(spec.dtype)}"
+        want, got = _dtype_name(spec.dtype), _dtype_name(stored_dtype)
+        problems.append(f"dtype: {named} is {got} in the checkpoint, the graph expects {want}")
+        stock.setdefault(
+            "dtype",
+            f"tensor_name = {key}; expected dtype {want} does not equal original dtype {got}",
         )
     stored = contents.shapes[key]
     if spec.shape is not None and not _shapes_agree(stored, spec.shape, spec.reshape):
+        stock.setdefault(
+            "shape",
+            "Assign requires shapes of both tensors to match. "
+            f"lhs shape= {_tf_shape(spec.shape)} rhs shape= {_tf_shape(stored)}",
+        )
         what = "element count" if spec.reshape else "shape"
         problems.append(
             f"{what}: {named} is {list(stored)} in the checkpoint, "
@@ -288,6 +296,10 @@ def _shapes_agree(stored: tuple[int, ...], expected: tuple[int | None, ...], res
     if len(stored) != len(expected):
         return False
     return all(e is None or e == s for s, e in zip(stored, expected, strict=True))
+
+
+def _tf_shape(shape: Sequence[int | None]) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _show(shape: tuple[int | None, ...]) -> str:

@@ -61,16 +61,25 @@ class Ledger:
         self.thread: int | None = None  # the thread of the last record()
         self._adopted: set[tuple[str, str | None]] = set()
         self._written: dict[str, frozenset[str]] = {}  # state file -> our entries last written
+        self._preserved: set[str] = set()  # records the last plan found preserved
         _LEDGERS.add(self)
 
     @property
     def paths(self) -> list[str]:
         return [r.path for r in self.records]
 
+    @property
+    def active_paths(self) -> list[str]:
+        """The records ``max_to_keep`` counts: all but those a save found preserved by
+        ``keep_checkpoint_every_n_hours`` (stock's Saver forgets those; we keep them listed
+        in the state file)."""
+        return [r.path for r in self.records if os.path.abspath(r.path) not in self._preserved]
+
     def set(self, records: Iterable[tuple[str, float]]) -> None:
         """The caller's list (``set_last_checkpoints*``): it wins over any state file."""
         self.records = [Recorded(os.fspath(p), float(t)) for p, t in records]
         self.explicit = True
+        self._preserved = set()
 
     def recover(self, paths: Iterable[str]) -> None:
         """As ``Saver.recover_last_checkpoints``: mtimes of the checkpoints that exist."""
@@ -161,6 +170,9 @@ class Ledger:
             )
             self.records = list(plan.keep)  # only now: a failed write changes nothing
             self.last_preserved = plan.last_preserved_timestamp
+            self._preserved = {
+                os.path.abspath(r.path) for r in plan.keep if r.timestamp <= self.last_preserved
+            }
             self._written[state_path(directory, latest_filename)] = frozenset(
                 os.path.abspath(r.path) for r in ours
             )

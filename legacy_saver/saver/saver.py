@@ -22,13 +22,21 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework import meta_graph as tf_meta_graph
 
 from ..bundle import files, load_checkpoint
 from ..bundle.digest import verify_digest, write_digest
-from ..bundle.naming import digest_path, local_path, meta_path, state_path
+from ..bundle.naming import digest_path, local_path, meta_path, parse_v1_shard, state_path
 from ..errors import CheckpointNotFoundError, UnsupportedFeatureError
-from . import atomic
-from .builder import SAVER_DEF_V2, BuildOptions, all_saveables, build_saver, check_write_version
+from . import atomic, eager, tf_metrics
+from .builder import (
+    SAVER_DEF_V2,
+    V1_DEPRECATION,
+    BuildOptions,
+    all_saveables,
+    build_saver,
+    check_write_version,
+)
 from .checks import QuickCheck, contents_of, plan_restore
 from .ledger import Ledger
 from .meta_graph import export_meta_graph, require_graph_mode, write_meta_graph_file
@@ -37,6 +45,7 @@ from .retention import RetentionOptions
 from .specs import specs_from_graph, with_reshape
 
 DEFAULT_LATEST_FILENAME = "checkpoint"
+V1_ANY_COUNT = "-?????-of-?????"  # stock's pattern for every shard of a V1 checkpoint
 
 
 class Saver:
@@ -78,7 +87,9 @@ class Saver:
         digest=False,
         async_save=False,
     ):
-        require_graph_mode("Saver")
+        self._eager = tf.executing_eagerly()
+        if self._eager and var_list is None and saver_def is None:
+            raise RuntimeError(eager.NEEDS_VAR_LIST)
         if builder is not None:
             raise UnsupportedFeatureError(
                 "builder: this Saver builds its own save/restore ops; a TensorFlow "
@@ -98,6 +109,11 @@ class Saver:
                 "async_save=True needs a Saver that builds its own ops (no saver_def): the "
                 "snapshot mirrors the save op it builds"
             )
+        if async_save and (self._eager or write_version != SAVER_DEF_V2):
+            raise UnsupportedFeatureError(
+                "async_save=True works in graph mode with write_version=SaverDef.V2"
+            )
+        self._write_version = write_version if saver_def is None else saver_def.version
         self._var_list = var_list
         self._options = BuildOptions(
             reshape=reshape,
@@ -107,6 +123,7 @@ class Saver:
             name=name,
             restore_sequentially=restore_sequentially,
             filename=filename,
+            write_version=self._write_version,
         )
         self.saver_def = None if saver_def is None else _copy(saver_def)
         self._name = name
@@ -125,16 +142,21 @@ class Saver:
         self._quick: QuickCheck | None = None  # the restore shortcut for self._specs
         self._ledger = Ledger(
             RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours),
-            scope=None if tf.executing_eagerly() else tf.compat.v1.get_default_graph(),
+            scope=None if self._eager else tf.compat.v1.get_default_graph(),
         )
-        if not defer_build:
+        tf_metrics.started()
+        if self._eager:  # stock's eager Saver: ops run at each save and restore
+            self.saver_def = self.saver_def or eager.saver_def(self._options)
+            self._is_empty = False
+        elif not defer_build:
             self.build()
 
     # -- building -------------------------------------------------------------------
 
     def build(self) -> None:
         """Builds the save/restore ops (once); needed after ``defer_build=True``."""
-        require_graph_mode("Saver.build")
+        if self._eager:
+            raise RuntimeError(eager.NO_BUILD)
         if self._is_built:
             return
         self._is_built = True
@@ -160,6 +182,9 @@ class Saver:
         self._is_empty = False
         self._check_saver_def()
         self._ledger.created = _now()
+        self._ledger.options = RetentionOptions(  # the SaverDef's, as stock's (from_proto)
+            self.saver_def.max_to_keep, self.saver_def.keep_checkpoint_every_n_hours
+        )
 
     def _check_saver_def(self) -> None:
         if not self.saver_def.save_tensor_name:
@@ -187,6 +212,11 @@ class Saver:
         return saver_def
 
     @staticmethod
+    def _add_collection_def(meta_graph_def, key, export_scope=None):
+        """Adds collection ``key`` of the default graph to ``meta_graph_def`` (stock's)."""
+        tf_meta_graph.add_collection_def(meta_graph_def, key, export_scope=export_scope)
+
+    @staticmethod
     def from_proto(saver_def, import_scope=None):
         return Saver(saver_def=saver_def, name=import_scope)
 
@@ -194,8 +224,10 @@ class Saver:
 
     @property
     def last_checkpoints(self) -> list[str]:
-        """Prefixes of the checkpoints kept (and not yet deleted), oldest first."""
-        return self._ledger.paths
+        """Prefixes of the checkpoints ``max_to_keep`` counts (not yet deleted), oldest
+        first, as stock's: empty when ``max_to_keep`` is None or 0, and without those
+        ``keep_checkpoint_every_n_hours`` preserved. (The state file lists them all.)"""
+        return self._ledger.active_paths if self._ledger.options.max_to_keep else []
 
     def set_last_checkpoints(self, last_checkpoints) -> None:
         """Deprecated in TF: ``set_last_checkpoints_with_time`` (times are now)."""
@@ -231,12 +263,16 @@ class Saver:
         Order: data files, ``.index``, ``.meta``, state file, deletions; each file is
         complete under its final name before anything points at it.
         """
-        if not self._is_built:
+        start = time.time()
+        if not self._is_built and not self._eager:
             raise RuntimeError("`build()` should be called before save if defer_build==True")
         latest_filename = latest_filename or DEFAULT_LATEST_FILENAME
+        if self._write_version != SAVER_DEF_V2:
+            for line in V1_DEPRECATION:  # as stock's, at every save
+                tf.compat.v1.logging.warning(line)
         if os.path.split(latest_filename)[0]:
             raise ValueError("'latest_filename' must not contain path components")
-        if not hasattr(sess, "run"):
+        if not self._eager and not hasattr(sess, "run"):
             raise TypeError(f"'sess' must be a Session; {sess}")
         save_path = local_path(as_str(save_path))
         checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
@@ -249,9 +285,13 @@ class Saver:
                 write_meta_graph, write_state, strip_default_attrs, save_debug_info,
             )  # fmt: skip
         path = None if self._is_empty else self._write_checkpoint(sess, checkpoint_file)
-        meta = self._meta_graph_def(sess, strip_default_attrs) if write_meta_graph else None
+        meta = None  # eager: no graph, no .meta (as stock)
+        if write_meta_graph and not self._eager:
+            meta = self._meta_graph_def(sess, strip_default_attrs)
         self._publish(path, checkpoint_file, save_dir, meta, latest_filename,
                       meta_graph_suffix, write_state, save_debug_info)  # fmt: skip
+        if path is not None and atomic.is_local(path):
+            tf_metrics.wrote(start, path, self._write_version, meta_graph_suffix)
         return path
 
     def _meta_graph_def(self, sess, strip_default_attrs):
@@ -312,7 +352,9 @@ class Saver:
                     f"'{latest_filename}' and '{save_path}'"
                 )
             return save_path
-        if not isinstance(global_step, int | np.integer):
+        if self._eager:
+            global_step = eager.global_step_value(global_step)
+        elif not isinstance(global_step, int | np.integer):
             global_step = int(sess.run(step_tensor(sess.graph, global_step)))
         if self._pad_step_number:
             return f"{save_path}-{global_step:08d}"
@@ -324,15 +366,21 @@ class Saver:
         save_tensor, feed_name = save_op or (
             self.saver_def.save_tensor_name, self.saver_def.filename_tensor_name
         )  # fmt: skip
+
+        def run(prefix: str) -> str:
+            if self._eager:
+                return eager.save_to(self._var_list, prefix, self._options)
+            return as_str(sess.run(save_tensor, {feed_name: prefix}))
+
         if not atomic.is_local(checkpoint_file):
-            return as_str(sess.run(save_tensor, {feed_name: checkpoint_file}))
+            return run(checkpoint_file)
         atomic.sweep_stale(os.path.dirname(checkpoint_file))
         fresh = not files.checkpoint_exists(checkpoint_file)
         try:
             with atomic.claimed(checkpoint_file) as temp:
                 try:
                     with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
-                        written = as_str(sess.run(save_tensor, {feed_name: temp}))
+                        written = run(temp)
                     atomic.commit(temp, checkpoint_file, fsync=self._fsync)
                 except BaseException:
                     atomic.abandon(temp)
@@ -368,7 +416,15 @@ class Saver:
         self.wait()  # an async save in flight: restore what it commits, never a half
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
-        save_path = local_path(as_str(save_path))
+        save_path = v1_any_count(local_path(as_str(save_path)))
+        start = time.time()
+        if self._eager:
+            eager.restore(self._var_list, save_path, self._options)
+        else:
+            self._restore(sess, save_path)
+        tf_metrics.read(start)
+
+    def _restore(self, sess, save_path: str) -> None:
         specs = self._restore_specs(sess.graph)
         ran = None
         quick = None if specs is None else self._quick_check(specs)
@@ -439,6 +495,7 @@ class Saver:
         save_debug_info=False,
     ):
         """Exports the default graph with this Saver's ``SaverDef`` (atomic write)."""
+        require_graph_mode("Saver.export_meta_graph")
         graph = tf.compat.v1.get_default_graph()
         graph_def = graph.as_graph_def(add_shapes=True)
         if self._background is not None:
@@ -455,6 +512,23 @@ class Saver:
             strip_default_attrs=strip_default_attrs,
             save_debug_info=save_debug_info,
         )
+
+
+def v1_any_count(path: str) -> str:
+    """``P-?????-of-?????`` (stock's V1 reader globs it: every shard, any count) as the
+    exact ``P-?????-of-0000N`` of the shards on disk; other paths unchanged."""
+    directory, base = os.path.split(path)
+    if not base.endswith(V1_ANY_COUNT) or not atomic.is_local(path):
+        return path
+    stem = base[: -len(V1_ANY_COUNT)]
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return path
+    counts = {p[2] for p in map(parse_v1_shard, names) if p is not None and p[0] == stem}
+    if len(counts) != 1:
+        return path  # none, or several sets of shards: the reader will say
+    return os.path.join(directory, f"{stem}-?????-of-{counts.pop():05d}")
 
 
 def _make_parent(save_dir: str, save_path: str) -> None:

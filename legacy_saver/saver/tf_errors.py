@@ -13,6 +13,8 @@ layer, which imports TensorFlow anyway.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 
 from ..errors import RestoreMismatchError
@@ -37,15 +39,19 @@ class RestoreInvalidArgumentError(RestoreMismatchError, tf.errors.InvalidArgumen
         self.args = (message,)
 
 
-def restore_error(message: str, *, missing: str | None) -> RestoreMismatchError:
-    """The error for ``message``: ``RestoreNotFoundError`` when a key is ``missing`` (the
-    first one), else ``RestoreInvalidArgumentError``; both end with stock's wording."""
-    if missing is not None:
-        return RestoreNotFoundError(
-            f"{message}\n(stock TensorFlow: Key {missing} not found in checkpoint; "
-            "a Variable name or other graph key that is missing from the checkpoint)"
-        )
-    return RestoreInvalidArgumentError(
-        f"{message}\n(stock TensorFlow: a mismatch between the current graph and the graph "
-        "from the checkpoint)"
-    )
+def restore_error(
+    message: str, *, missing: bool, stock: Sequence[str] = ()
+) -> RestoreMismatchError:
+    """The error for ``message``: ``RestoreNotFoundError`` when keys are ``missing``, else
+    ``RestoreInvalidArgumentError``; the message ends with stock's wording: its Saver's
+    sentence and, in ``stock``, the ops' messages for the first problem of each kind
+    ("Key b not found in checkpoint", "... does not equal original dtype ...", "Assign
+    requires shapes of both tensors to match. ...")."""
+    if missing:
+        what = "a Variable name or other graph key that is missing from the checkpoint"
+        cls: type[RestoreMismatchError] = RestoreNotFoundError
+    else:
+        what = "a mismatch between the current graph and the graph from the checkpoint"
+        cls = RestoreInvalidArgumentError
+    details = "".join(f"; {line}" for line in stock)
+    return cls(f"{message}\n(stock TensorFlow: {what}{details})")
