@@ -40,7 +40,8 @@ from legacy_saver.bundle.naming import (
 from legacy_saver.bundle.publish import publish_prefix
 from legacy_saver.bundle.temps import claimed, sweep_stale
 
-__all__ = ["abandon", "claimed", "commit", "flushing", "is_local", "sweep_stale", "write_atomic"]
+__all__ = ["abandon", "claimed", "commit", "flushing", "is_local", "make_parent", "sweep_stale",
+           "write_atomic"]  # fmt: skip
 
 FLUSH_INTERVAL_S = 0.2  # flushing(): how often files being written are fdatasynced
 
@@ -48,6 +49,14 @@ FLUSH_INTERVAL_S = 0.2  # flushing(): how often files being written are fdatasyn
 def is_local(path: str) -> bool:
     """Plain paths and ``file://`` URLs (callers pass ``naming.local_path`` of them)."""
     return not is_url(path)
+
+
+def make_parent(save_dir: str, save_path: str) -> None:
+    """Creates the save directory; where a file is in the way, stock's ValueError."""
+    try:
+        os.makedirs(save_dir, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.") from None
 
 
 def _members(temp: str) -> list[str]:

@@ -24,10 +24,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import meta_graph as tf_meta_graph
 
-from ..bundle import files, load_checkpoint
-from ..bundle.digest import verify_digest, write_digest
-from ..bundle.naming import digest_path, local_path, meta_path, parse_v1_shard, state_path
-from ..errors import CheckpointNotFoundError, UnsupportedFeatureError
+from ..bundle import files
+from ..bundle.digest import write_digest
+from ..bundle.naming import local_path, meta_path, state_path
+from ..errors import UnsupportedFeatureError
 from . import atomic, eager, tf_metrics
 from .builder import (
     SAVER_DEF_V2,
@@ -37,15 +37,15 @@ from .builder import (
     build_saver,
     check_write_version,
 )
-from .checks import QuickCheck, contents_of, plan_restore
 from .ledger import Ledger
 from .meta_graph import export_meta_graph, require_graph_mode, write_meta_graph_file
-from .naming import as_str, prepend_scope, step_tensor, strip_scope
+from .naming import as_str, prepend_scope, step_tensor, strip_scope, v1_any_count
+from .restoring import GraphRestorer
 from .retention import RetentionOptions
-from .specs import specs_from_graph, with_reshape
+from .specs import with_reshape
+from .tf_errors import saving_error
 
 DEFAULT_LATEST_FILENAME = "checkpoint"
-V1_ANY_COUNT = "-?????-of-?????"  # stock's pattern for every shard of a V1 checkpoint
 
 
 class Saver:
@@ -137,9 +137,7 @@ class Saver:
         self._fresh: dict[str, bool] = {}  # written, not yet published: did it create it?
         self._is_built = False
         self._is_empty = None
-        self._specs = None
-        self._graph_specs: dict[int, object] = {}
-        self._quick: QuickCheck | None = None  # the restore shortcut for self._specs
+        self._restorer = GraphRestorer()
         self._ledger = Ledger(
             RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours),
             scope=None if self._eager else tf.compat.v1.get_default_graph(),
@@ -173,7 +171,7 @@ class Saver:
                 from .background import AsyncSaves
 
                 self._background = AsyncSaves(self, built)
-            self._specs = with_reshape(built.specs, self._options.reshape)
+            self._restorer.specs = with_reshape(built.specs, self._options.reshape)
         elif self._name:  # an import scope, as TF overloads ``name``
             for field in ("filename_tensor_name", "save_tensor_name", "restore_op_name"):
                 setattr(
@@ -278,7 +276,7 @@ class Saver:
         checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
-            _make_parent(save_dir, save_path)  # TF raises here instead
+            atomic.make_parent(save_dir, save_path)  # TF raises here instead
         if self._background is not None:  # snapshot now; write and commit in a thread
             return self._background.save(
                 sess, checkpoint_file, save_dir, latest_filename, meta_graph_suffix,
@@ -332,7 +330,7 @@ class Saver:
             kept = not fresh
             if fresh and atomic.is_local(path):
                 files.remove_checkpoint(path, self.saver_def.version, meta_graph_suffix)
-            raise _failed(error, checkpoint_file, f"writing {step}", kept) from error
+            raise saving_error(error, checkpoint_file, f"writing {step}", kept) from error
 
     def wait(self, timeout=None) -> bool:
         """``async_save``: block until the pending save is committed (True), or ``timeout``
@@ -386,7 +384,7 @@ class Saver:
                     atomic.abandon(temp)
                     raise
         except (OSError, tf.errors.OpError) as error:
-            raise _failed(error, checkpoint_file, "writing its data and index") from error
+            raise saving_error(error, checkpoint_file, "writing its data and index") from error
         # The save tensor may add a V1 shard pattern ("-?????-of-00002") to the prefix.
         path = (
             checkpoint_file + written[len(temp) :] if written.startswith(temp) else checkpoint_file
@@ -416,70 +414,13 @@ class Saver:
         self.wait()  # an async save in flight: restore what it commits, never a half
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
-        save_path = v1_any_count(local_path(as_str(save_path)))
+        save_path = v1_any_count(local_path(as_str(save_path)))  # stock's glob, resolved
         start = time.time()
         if self._eager:
             eager.restore(self._var_list, save_path, self._options)
         else:
-            self._restore(sess, save_path)
+            self._restorer.restore(sess, self.saver_def, save_path)
         tf_metrics.read(start)
-
-    def _restore(self, sess, save_path: str) -> None:
-        specs = self._restore_specs(sess.graph)
-        ran = None
-        quick = None if specs is None else self._quick_check(specs)
-        if quick is not None and quick.usable and quick.passes(self._plain_index_bytes(save_path)):
-            try:
-                sess.run(
-                    self.saver_def.restore_op_name, {self.saver_def.filename_tensor_name: save_path}
-                )
-                return
-            except tf.errors.OpError as error:  # e.g. corrupt data: the full path says which
-                ran = error
-        try:
-            reader = load_checkpoint(save_path)
-        except CheckpointNotFoundError as e:
-            raise CheckpointNotFoundError(
-                f"The passed save_path is not a valid checkpoint: {save_path} ({e})"
-            ) from None
-        with reader:
-            prefix = reader.prefix if reader.format_version == 2 else save_path
-            if os.path.exists(digest_path(prefix)):
-                verify_digest(prefix)  # catches a tampered .meta, which has no crc
-            if specs is None:  # keys computed in the graph: TF's own checks only
-                feeds = {}
-            else:
-                feeds = plan_restore(specs, contents_of(reader, prefix, (s.key for s in specs)))
-        if ran is not None and not feeds:
-            raise ran  # the index agrees with the graph: TensorFlow's error stands
-        feed_dict = {name: _keys_array(keys) for name, keys in feeds.items()}
-        feed_dict[self.saver_def.filename_tensor_name] = prefix
-        sess.run(self.saver_def.restore_op_name, feed_dict)
-
-    def _quick_check(self, specs) -> QuickCheck:
-        if self._quick is None or self._quick.specs is not specs:
-            self._quick = QuickCheck(specs)
-        return self._quick
-
-    @staticmethod
-    def _plain_index_bytes(save_path: str) -> bytes:
-        """The ``.index`` of a local V2 checkpoint at exactly ``save_path`` with no
-        digest manifest (which must be verified first); else b"" (no shortcut)."""
-        if not atomic.is_local(save_path) or os.path.exists(digest_path(save_path)):
-            return b""
-        try:
-            with open(save_path + ".index", "rb") as f:
-                return f.read()
-        except OSError:
-            return b""
-
-    def _restore_specs(self, graph):
-        if self._specs is not None:
-            return self._specs
-        key = id(graph)
-        if key not in self._graph_specs:
-            self._graph_specs[key] = specs_from_graph(graph, self.saver_def.restore_op_name)
-        return self._graph_specs[key]
 
     # -- meta graph ----------------------------------------------------------------
 
@@ -512,51 +453,6 @@ class Saver:
             strip_default_attrs=strip_default_attrs,
             save_debug_info=save_debug_info,
         )
-
-
-def v1_any_count(path: str) -> str:
-    """``P-?????-of-?????`` (stock's V1 reader globs it: every shard, any count) as the
-    exact ``P-?????-of-0000N`` of the shards on disk; other paths unchanged."""
-    directory, base = os.path.split(path)
-    if not base.endswith(V1_ANY_COUNT) or not atomic.is_local(path):
-        return path
-    stem = base[: -len(V1_ANY_COUNT)]
-    try:
-        names = os.listdir(directory or ".")
-    except OSError:
-        return path
-    counts = {p[2] for p in map(parse_v1_shard, names) if p is not None and p[0] == stem}
-    if len(counts) != 1:
-        return path  # none, or several sets of shards: the reader will say
-    return os.path.join(directory, f"{stem}-?????-of-{counts.pop():05d}")
-
-
-def _make_parent(save_dir: str, save_path: str) -> None:
-    """Creates the save directory; where a file is in the way, stock's ValueError."""
-    try:
-        os.makedirs(save_dir, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.") from None
-
-
-def _failed(error, checkpoint_file: str, step: str, kept: bool = False):
-    """``error`` (an ``OSError`` or ``tf.errors.OpError`` of the same class) again, with a
-    message naming the checkpoint, the step that failed and what was left."""
-    left = "the checkpoint it replaced stays" if kept else "nothing of it was kept"
-    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-    message = f"could not save checkpoint {checkpoint_file!r} ({step}): {reason}; {left}"
-    try:
-        if isinstance(error, tf.errors.OpError):
-            return type(error)(error.node_def, error.op, message)
-        return type(error)(error.errno, message) if error.errno else type(error)(message)
-    except TypeError:  # an exception class with another signature: keep it as it is
-        return error
-
-
-def _keys_array(keys):
-    if isinstance(keys, str):
-        return np.array(keys.encode("utf-8"), dtype=object)
-    return np.array([k.encode("utf-8") for k in keys], dtype=object)
 
 
 def _copy(saver_def):

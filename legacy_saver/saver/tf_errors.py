@@ -1,4 +1,4 @@
-"""Restore errors that are ours and TensorFlow's at once.
+"""Restore errors that are ours and TensorFlow's at once; save errors that name the checkpoint.
 
 Stock ``Saver.restore`` raises ``tf.errors.NotFoundError`` for a missing key and
 ``tf.errors.InvalidArgumentError`` for a shape or dtype mismatch; code written for it
@@ -14,12 +14,13 @@ layer, which imports TensorFlow anyway.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 
 from ..errors import RestoreMismatchError
 
-__all__ = ["RestoreInvalidArgumentError", "RestoreNotFoundError", "restore_error"]
+__all__ = ["RestoreInvalidArgumentError", "RestoreNotFoundError", "restore_error", "saving_error"]
 
 
 class RestoreNotFoundError(RestoreMismatchError, tf.errors.NotFoundError):  # type: ignore[misc]
@@ -55,3 +56,17 @@ def restore_error(
         cls = RestoreInvalidArgumentError
     details = "".join(f"; {line}" for line in stock)
     return cls(f"{message}\n(stock TensorFlow: {what}{details})")
+
+
+def saving_error(error: Any, checkpoint_file: str, step: str, kept: bool = False) -> Any:
+    """``error`` (an ``OSError`` or ``tf.errors.OpError`` of the same class) again, with a
+    message naming the checkpoint, the step that failed and what was left."""
+    left = "the checkpoint it replaced stays" if kept else "nothing of it was kept"
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    message = f"could not save checkpoint {checkpoint_file!r} ({step}): {reason}; {left}"
+    try:
+        if isinstance(error, tf.errors.OpError):
+            return type(error)(error.node_def, error.op, message)
+        return type(error)(error.errno, message) if error.errno else type(error)(message)
+    except TypeError:  # an exception class with another signature: keep it as it is
+        return error
