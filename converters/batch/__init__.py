@@ -6,7 +6,8 @@ processes into a mirrored tree, recording progress in a resumable manifest.
 
 from .discover import Discovery, Item, discover
 from .item import BatchOptions
-from .run import BatchSummary, format_summary, run_batch
+from .run import run_batch
+from .summary import BatchSummary, format_summary
 
 __all__ = [
     "BatchOptions",
