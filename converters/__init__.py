@@ -6,7 +6,8 @@ TensorFlow; conversion into a target model (``target=``) does, lazily.
 
 from legacy_saver.errors import CheckpointError
 
-from .api import plan_tf1_to_tf2, tf1_to_tf2, tf2_to_tf1, v1_to_v2
+from .api import convert, plan_tf1_to_tf2, tf1_to_tf2, tf2_to_tf1, v1_to_v2
+from .options import ConversionOptions, OptimizerMode, TargetFormat
 from .plan import Plan
 from .report import ConversionReport
 from .rules import Rule, RuleError, load_rules
@@ -14,11 +15,15 @@ from .verify import VerifyReport, verify
 
 __all__ = [
     "CheckpointError",
+    "ConversionOptions",
     "ConversionReport",
+    "OptimizerMode",
     "Plan",
     "Rule",
     "RuleError",
+    "TargetFormat",
     "VerifyReport",
+    "convert",
     "load_rules",
     "plan_tf1_to_tf2",
     "tf1_to_tf2",

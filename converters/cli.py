@@ -57,19 +57,17 @@ def cmd_diff(args: argparse.Namespace) -> Result:
 
 def cmd_convert(args: argparse.Namespace) -> Result:
     from .batch.remote import convert_any
+    from .options import ConversionOptions
 
-    refused = {"tf2": (), "tf1": ("target", "partial", "link"),
-               "v2": ("target", "partial", "link", "rules", "dry_run")}[args.to]  # fmt: skip
-    for name in refused:
-        if getattr(args, name):
-            raise UsageError(f"--{name.replace('_', '-')} does not apply to --to {args.to}")
-    if args.to == "v2" and args.optimizer != "keep":
-        raise UsageError("--optimizer does not apply to --to v2")
-    extra = {"target": _load_target(args.target)} if args.target else {}
-    report = convert_any(
-        args.to, args.src, args.dst, rules=args.rules, optimizer=args.optimizer, link=args.link,
-        dry_run=args.dry_run, overwrite=args.overwrite, partial=args.partial, **extra,
+    options = ConversionOptions(
+        to=args.to, rules=args.rules, optimizer=args.optimizer, target=args.target,
+        link=args.link, partial=args.partial, dry_run=args.dry_run, overwrite=args.overwrite,
     )  # fmt: skip
+    for name in options.not_applicable():
+        raise UsageError(f"--{name.replace('_', '-')} does not apply to --to {args.to}")
+    if args.target:  # the spec was only checked; now build the model (imports TensorFlow)
+        options = options.but(target=_load_target(args.target))
+    report = convert_any(args.src, args.dst, options)
     payload = {"schema": "legacy-ckpt/convert/1", "to": args.to, "src": args.src, "dst": args.dst,
                "dry_run": args.dry_run, "report": report.to_dict()}  # fmt: skip
     return 0, payload, report.summary()

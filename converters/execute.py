@@ -28,14 +28,15 @@ from typing import BinaryIO
 
 import numpy as np
 
-from legacy_saver.bundle import BundleWriter, CheckpointReader
+from legacy_saver.bundle import BundleWriter, CheckpointReader, DType
 from legacy_saver.bundle.coding import unmask_crc
 from legacy_saver.bundle.entry import BundleEntry
 from legacy_saver.bundle.fileio import copy_file_atomic
 from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY, data_path, index_path, temp_path
 from legacy_saver.bundle.writer import write_index
-from legacy_saver.errors import CheckpointError, CorruptCheckpointError
+from legacy_saver.errors import CorruptCheckpointError
 
+from .options import ConversionOptions
 from .plan import Action, Plan
 from .rules import apply_transform
 
@@ -48,25 +49,27 @@ class ExecuteResult:
     notes: list[str] = field(default_factory=list)
 
 
-def destination_exists(dst: str) -> bool:
-    return os.path.exists(index_path(dst)) or os.path.isfile(dst)
-
-
-def check_destination(src_prefix: str, dst: str, overwrite: bool) -> None:
-    """Refuse to write over ``src`` ever, and over an existing ``dst`` unless asked."""
-    if os.path.abspath(dst) == os.path.abspath(src_prefix):
-        raise CheckpointError(f"destination {dst} is the source checkpoint")
-    if destination_exists(dst) and not overwrite:
-        raise CheckpointError(
-            f"{index_path(dst)} already exists; pass overwrite=True to replace it"
-        )
-
-
 def _extras(plan: Plan) -> dict[str, object]:
     extra = dict(plan.extra)
     if plan.object_graph is not None:
         extra[OBJECT_GRAPH_KEY] = np.array(plan.object_graph, dtype=object)
     return extra
+
+
+def _copyable(entry: BundleEntry | None, bundle: object, action: Action) -> bool:
+    """Whether ``action`` is a byte copy of a stored entry under its own checksum.
+
+    String tensors are not: TensorFlow's entry crc for strings covers the lengths as
+    fixed-width integers, not the varints stored (``bundle.strings``), so they go
+    through the reader, which checks them by that rule, and are written anew (the
+    same bytes TensorFlow writes)."""
+    return (
+        entry is not None
+        and not entry.slices
+        and action.transform.is_identity
+        and not bundle.big_endian  # type: ignore[attr-defined]
+        and entry.dtype_enum != DType.STRING
+    )
 
 
 def can_link(plan: Plan, reader: CheckpointReader) -> str | None:
@@ -85,19 +88,21 @@ def can_link(plan: Plan, reader: CheckpointReader) -> str | None:
 
 
 def execute(
-    plan: Plan, reader: CheckpointReader, dst: str, *, link: bool = False, fsync: bool = True,
-) -> ExecuteResult:  # fmt: skip
-    """Write checkpoint ``dst`` as ``plan`` says, reading from ``reader``."""
+    plan: Plan, reader: CheckpointReader, dst: str, options: ConversionOptions | None = None
+) -> ExecuteResult:
+    """Write checkpoint ``dst`` as ``plan`` says, reading from ``reader``; ``options``
+    (``link``, ``fsync``, ``overwrite``) as the caller got them."""
+    options = options if options is not None else ConversionOptions()
     result = ExecuteResult()
-    if link:
+    if options.link:
         reason = can_link(plan, reader)
         if reason is None:
-            _link(plan, reader, dst, result, fsync)
+            _link(plan, reader, dst, result, options.fsync)
             return result
         result.notes.append(f"link=True not possible ({reason}); copied instead")
     bundle = reader.bundle
     num_shards = bundle.num_shards if bundle is not None else 1
-    with BundleWriter(dst, num_shards=num_shards, fsync=fsync) as writer:
+    with BundleWriter(dst, num_shards=num_shards, fsync=options.fsync) as writer:
         copier = _Copier(reader)
         try:
             for action in _read_order(plan.actions, reader):
@@ -142,13 +147,7 @@ class _Copier:
     def write(self, writer: BundleWriter, action: Action, result: ExecuteResult) -> None:
         bundle = self.reader.bundle
         entry = bundle.entry(action.src) if bundle is not None else None
-        if (
-            entry is not None
-            and bundle is not None
-            and not entry.slices
-            and action.transform.is_identity
-            and not bundle.big_endian
-        ):
+        if entry is not None and bundle is not None and _copyable(entry, bundle, action):
             shard = entry.shard_id if entry.shard_id < writer.num_shards else 0
             source = self._source(entry.shard_id, bundle.locate(entry))  # bounds checked
             written = writer.add_copy(

@@ -14,15 +14,20 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Transform:
-    """Value changes applied to a source tensor; all ``None`` means a byte copy."""
+    """Value changes applied to a source tensor, in the order slice, transpose,
+    reshape, cast (``converters.transforms``); all ``None`` means a byte copy."""
 
     transpose: tuple[int, ...] | None = None
     reshape: tuple[int, ...] | None = None
     cast: str | None = None  # a DType tf_name such as "float32"
+    slice: str | None = None  # numpy basic indexing as text, e.g. "..., 1:"
 
     @property
     def is_identity(self) -> bool:
-        return self.transpose is None and self.reshape is None and self.cast is None
+        return (
+            self.transpose is None and self.reshape is None and self.cast is None
+            and self.slice is None
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

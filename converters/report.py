@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .plan import Action, Dropped, Plan, Unmatched
 
@@ -38,7 +39,7 @@ class ConversionReport:
         return cls(kind, src, dst, tuple(plan.actions), tuple(plan.dropped), tuple(plan.unmatched),
                    **kwargs)  # type: ignore[arg-type]  # fmt: skip
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         for action in out["actions"]:
             action["transform"] = {k: v for k, v in action["transform"].items() if v is not None}
@@ -78,6 +79,8 @@ class ConversionReport:
 def _transform_text(action: Action) -> str:
     t = action.transform
     parts = []
+    if t.slice is not None:
+        parts.append(f"slice[{t.slice}]")
     if t.transpose is not None:
         parts.append(f"transpose{list(t.transpose)}")
     if t.reshape is not None:

@@ -99,7 +99,8 @@ def _plan_optimizer(
     shapes: Mapping[str, tuple[int, ...]], rules: list[Rule] | None, optimizer: str,
 ) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
     """Sort optimizer state into (slots kept, non-slots kept, all kept)."""
-    slots, non_slots = [], []
+    slots: list[str] = []
+    non_slots: list[str] = []
     for src in sorted(state):
         info = state[src]
         own, rule = apply_rules(src, rules)

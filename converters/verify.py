@@ -1,11 +1,17 @@
 """``verify``: re-read a conversion's source and destination and compare every
 value bit for bit, after the plan's transforms.
 
-The plan is derived again from the two checkpoints (structural TF1 -> TF2
-when the source is name-based and the destination object-based, TF2 -> TF1
-for the reverse, same names otherwise), or passed in (target-model plans).
-Optimizer state missing from the destination means it was converted with
-``optimizer="drop"``; the check then expects exactly that plan.
+The plan comes from, in this order: the caller (``plan=``); the caller's
+``rules`` (the plan they give); the plan record ``convert`` wrote beside the
+destination (``DST.plan.json``, see ``converters.record``: this is how
+target-model conversions, with their rules, reshapes and casts, are
+verified); or it is derived again from the two checkpoints (structural
+TF1 -> TF2 when the source is name-based and the destination object-based,
+TF2 -> TF1 for the reverse, same names otherwise).
+A derived plan meets optimizer state missing from the destination by
+expecting the ``optimizer="drop"`` plan. A record written for an older
+checkpoint at the same prefix (its index hash differs) is not trusted: the
+plan is derived and the report says so.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import numpy as np
 
 from legacy_saver.bundle import CheckpointReader, load_checkpoint
 from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY
+from legacy_saver.bundle.storage import storage_for
 
 from .flatten import plan_identity, plan_tf2_to_tf1
 from .plan import Plan
+from .record import object_graph_sha256, read_plan_record
 from .rules import Rule, apply_transform
 from .structural import plan_structural
 
@@ -35,21 +43,28 @@ class Difference:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """``plan_from``: ``"given"``, ``"recorded"`` (``DST.plan.json``), ``"derived"``,
+    or ``"derived (stale record)"``."""
+
     src: str
     dst: str
     compared: int
     differences: tuple[Difference, ...]
+    plan_from: str = "derived"
 
     @property
     def ok(self) -> bool:
         return not self.differences
 
     def summary(self) -> str:
-        head = f"verify {self.src} -> {self.dst}: {self.compared} tensors compared, "
+        head = (f"verify {self.src} -> {self.dst} (plan {self.plan_from}): "
+                f"{self.compared} tensors compared, ")  # fmt: skip
         if self.ok:
             return head + "all equal"
         lines = [head + f"{len(self.differences)} differences"]
         lines += [f"  {d.src} -> {d.dst}: {d.problem}" for d in self.differences]
+        if self.plan_from == "derived (rules given)":
+            lines.append("  (the destination has a recorded plan: verify without rules uses it)")
         return "\n".join(lines)
 
 
@@ -92,8 +107,17 @@ def verify(
 ) -> VerifyReport:  # fmt: skip
     """Compare every value of ``dst`` with what ``src`` says it should be."""
     with load_checkpoint(src) as s, load_checkpoint(dst) as d:
+        graph_hash: str | None = None
+        plan_from = "given"
         if plan is None:
-            plan = derive_plan(s, d, rules)
+            record = read_plan_record(d.prefix, storage_for(dst)[0])
+            if record is not None and not record.stale and rules is None:
+                plan, graph_hash, plan_from = record.plan, record.object_graph_sha256, "recorded"
+            else:
+                plan = derive_plan(s, d, rules)
+                plan_from = "derived"
+                if record is not None:
+                    plan_from += " (stale record)" if record.stale else " (rules given)"
         differences: list[Difference] = []
         dst_keys = set(d.keys())
         compared = 0
@@ -108,20 +132,28 @@ def verify(
             compared += 1
             if problem:
                 differences.append(Difference(action.src, action.dst, problem))
-        differences += _check_rest(plan, d, dst_keys)
-        return VerifyReport(s.prefix, d.prefix, compared, tuple(differences))
+        differences += _check_rest(plan, d, dst_keys, graph_hash)
+        return VerifyReport(s.prefix, d.prefix, compared, tuple(differences), plan_from)
 
 
-def _check_rest(plan: Plan, d: CheckpointReader, dst_keys: set[str]) -> list[Difference]:
+def _check_rest(
+    plan: Plan, d: CheckpointReader, dst_keys: set[str], graph_hash: str | None = None
+) -> list[Difference]:
     out = []
     planned = {a.dst for a in plan.actions} | set(plan.extra)
-    if plan.object_graph is not None:
+    if plan.object_graph is not None or graph_hash is not None:
         planned.add(OBJECT_GRAPH_KEY)
-        if (
-            OBJECT_GRAPH_KEY in dst_keys
-            and bytes(d.get_tensor(OBJECT_GRAPH_KEY).item()) != plan.object_graph
-        ):
-            out.append(Difference(None, OBJECT_GRAPH_KEY, "object graph differs from the plan's"))
+        if OBJECT_GRAPH_KEY in dst_keys:
+            stored = bytes(d.get_tensor(OBJECT_GRAPH_KEY).item())
+            same = (
+                object_graph_sha256(stored) == graph_hash
+                if graph_hash is not None
+                else stored == plan.object_graph
+            )
+            if not same:
+                out.append(
+                    Difference(None, OBJECT_GRAPH_KEY, "object graph differs from the plan's")
+                )
     for key in sorted(dst_keys - planned):
         out.append(Difference(None, key, "in the destination but not in the plan"))
     for key in sorted(planned - dst_keys - {a.dst for a in plan.actions}):

@@ -16,7 +16,7 @@ from legacy_saver.bundle import BundleWriter, load_checkpoint
 DIFF_KEYS = {"schema", "a", "b", "atol", "only_in_a", "only_in_b", "changed", "values", "equal",
              "notes", "same"}  # fmt: skip
 CONVERT_KEYS = {"schema", "to", "src", "dst", "dry_run", "report"}
-VERIFY_KEYS = {"schema", "ok", "src", "dst", "compared", "differences"}
+VERIFY_KEYS = {"schema", "ok", "src", "dst", "compared", "differences", "plan_from"}
 SCAN_KEYS = {"schema", "ok", "source", "findings", "nodes_scanned", "functions_scanned"}
 
 

@@ -117,11 +117,12 @@ def test_convert_and_verify_between_buckets(tree, s3, capsys):
     assert code == 0 and out["dst"] == dst and out["report"]["kind"] == "tf1_to_tf2", out
     s3.invalidate_cache()
     assert sorted(s3.ls("converted/v1")) == ["converted/v1/ckpt.data-00000-of-00001",
-                                             "converted/v1/ckpt.index"]  # fmt: skip
+                                             "converted/v1/ckpt.index",
+                                             "converted/v1/ckpt.plan.json"]  # fmt: skip
     assert main(["convert", src, dst]) == 1
     assert "already exists" in capsys.readouterr().err
     code, out = run_json(capsys, ["verify", src, dst])
-    assert code == 0 and out["ok"] and out["compared"] == 2
+    assert code == 0 and out["ok"] and out["compared"] == 2 and out["plan_from"] == "recorded"
     code, out = run_json(capsys, ["inspect", dst])
     assert code == 0 and out["kind"] == "object-based"
 

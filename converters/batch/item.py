@@ -29,6 +29,7 @@ from legacy_saver.bundle.fileio import copy_file_atomic
 from legacy_saver.bundle.reader import READ_CHUNK_BYTES
 from legacy_saver.errors import CheckpointError, CheckpointExistsError
 
+from ..options import ConversionOptions, OptimizerMode, TargetFormat
 from . import transfer
 from .discover import Item
 from .guard import check_item_destination
@@ -194,12 +195,14 @@ def _run(action: str, src: str, dst: str, options: BatchOptions) -> dict[str, An
     from .remote import convert_any
 
     to = {"tf1_to_tf2": "tf2", "tf2_to_tf1": "tf1", "v1_to_v2": "v2"}[action]
-    kwargs: dict[str, Any] = {}
+    conversion = ConversionOptions(
+        to=TargetFormat(to), overwrite=True
+    )  # _local_destination decided
     if to != "v2":
-        kwargs = {"rules": options.rules, "optimizer": options.optimizer}
+        conversion = conversion.but(rules=options.rules, optimizer=OptimizerMode(options.optimizer))
     if to == "tf2":
-        kwargs["link"] = options.link
-    report = convert_any(to, src, dst, overwrite=True, **kwargs).to_dict()
+        conversion = conversion.but(link=options.link)
+    report = convert_any(src, dst, conversion).to_dict()
     return {  # the manifest keeps counts; `legacy-ckpt convert --json` has the full report
         "kind": report["kind"], "tensors": len(report["actions"]),
         "dropped": len(report["dropped"]), "unmatched": len(report["unmatched"]),

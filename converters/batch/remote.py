@@ -13,56 +13,52 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from typing import Any
 
-from legacy_saver.errors import CheckpointError
+from legacy_saver.errors import CheckpointExistsError
 
+from ..destination import exists_message
+from ..options import ConversionOptions, TargetFormat
+from ..report import ConversionReport
 from . import transfer
 
-TARGETS = ("tf2", "tf1", "v2")
+TARGETS = tuple(t.value for t in TargetFormat)
 
 
-def convert_any(to: str, src: str, dst: str, *, overwrite: bool = False, **options: Any) -> Any:
-    """Run ``tf1_to_tf2`` (``to="tf2"``), ``tf2_to_tf1`` (``"tf1"``) or
-    ``v1_to_v2`` (``"v2"``) from ``src`` to ``dst``, either of them local or a URL.
+def convert_any(src: str, dst: str, options: ConversionOptions) -> ConversionReport:
+    """Run ``converters.api.convert(src, dst, options)`` with either side local or a URL.
 
-    Args:
-        to: the target format.
-        src: source checkpoint path or URL.
-        dst: destination prefix or URL.
-        overwrite: replace an existing destination.
-        **options: passed to the converter (``rules``, ``optimizer``, ``link``,
-            ``dry_run``, ``target``, ``partial`` for tf2; ``rules``, ``optimizer``,
-            ``dry_run`` for tf1; none for v2). Falsy options are left out.
+    ``options`` reaches the converter unchanged (a remote source cannot be linked to:
+    ``link`` is turned off for it, and the report says so).
 
     Returns:
-        The converter's ``ConversionReport`` (``dst`` as given).
+        The converter's ``ConversionReport`` (``src``/``dst`` as given).
     """
     from converters import api
 
-    if to not in TARGETS:
-        raise ValueError(f"unknown target format {to!r}: expected one of {', '.join(TARGETS)}")
-    func = {"tf2": api.tf1_to_tf2, "tf1": api.tf2_to_tf1, "v2": api.v1_to_v2}[to]
-    kwargs = {k: v for k, v in options.items() if v not in (None, False, "keep")}
     if not transfer.is_url(src) and not transfer.is_url(dst):
-        return func(src, transfer.local_path(dst), overwrite=overwrite, **kwargs)
+        return api.convert(src, transfer.local_path(dst), options)
+    if transfer.is_url(src) and transfer.is_url(dst) and src.rstrip("/") == dst.rstrip("/"):
+        raise CheckpointExistsError(f"destination {dst} is the source checkpoint")
     with tempfile.TemporaryDirectory(prefix="legacy-ckpt-") as tmp:
         local_src = src
+        notes: tuple[str, ...] = ()
         if transfer.is_url(src):
-            kwargs.pop("link", None)  # nothing to link to across storage
+            if options.link:
+                options = options.but(link=False)
+                notes = ("link=True not possible (the source is remote); copied instead",)
             local_src = _fetch_checkpoint(src, os.path.join(tmp, "src"))
         if not transfer.is_url(dst):
-            report = func(local_src, transfer.local_path(dst), overwrite=overwrite, **kwargs)
-            return dataclasses.replace(report, src=src)
+            report = api.convert(local_src, transfer.local_path(dst), options)
+            return dataclasses.replace(report, src=src, notes=report.notes + notes)
         fs, remote = transfer.fs_for(dst)
-        if not overwrite and fs.exists(remote + ".index"):
-            raise CheckpointError(f"{dst}.index already exists; pass --overwrite to replace it")
+        if not options.overwrite and fs.exists(remote + ".index"):
+            raise CheckpointExistsError(exists_message(dst))
         local = os.path.join(tmp, "dst", os.path.basename(remote.rstrip("/")) or "ckpt")
-        report = func(local_src, local, overwrite=True, **kwargs)
-        if not kwargs.get("dry_run"):
+        report = api.convert(local_src, local, options)
+        if not options.dry_run:
             outputs = transfer.checkpoint_outputs(local)
             transfer.upload(fs, [(p, remote + p[len(local) :]) for p in outputs])
-    return dataclasses.replace(report, src=src, dst=dst)
+    return dataclasses.replace(report, src=src, dst=dst, notes=report.notes + notes)
 
 
 def _fetch_checkpoint(url: str, directory: str) -> str:

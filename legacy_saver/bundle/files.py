@@ -26,6 +26,7 @@ from .naming import (
     meta_path,
     parse_data_name,
     parse_v1_shard,
+    plan_path,
     strip_v1_shard,
 )
 
@@ -67,10 +68,11 @@ def remove_checkpoint(
 
 def files_of(prefix: str, version: int = 2, meta_graph_suffix: str = "meta") -> list[str]:
     """Every existing regular file of the checkpoint ``prefix`` (format ``version``), by
-    exact name: data shards, index (V2) or V1 file(s), ``.meta``, digest; index last."""
+    exact name: data shards, index (V2) or V1 file(s), ``.meta``, digest, conversion plan;
+    index last."""
     directory, base = os.path.split(prefix)
-    found = [p for p in (meta_path(prefix, meta_graph_suffix), prefix + DIGEST_SUFFIX)
-             if _is_file(p)]  # fmt: skip
+    found = [p for p in (meta_path(prefix, meta_graph_suffix), prefix + DIGEST_SUFFIX,
+                         plan_path(prefix)) if _is_file(p)]  # fmt: skip
     if version == 2:
         found += _listed(directory, lambda n: (parse_data_name(n) or ("",))[0] == base)
         found += [p for p in [prefix + INDEX_SUFFIX] if _is_file(p)]

@@ -6,6 +6,7 @@ A checkpoint is a *prefix* ``P``; its files are named from it::
     P.data-00000-of-00002           V2 data shards (5 digits each, as TensorFlow's %05d)
     P.meta                          the MetaGraphDef (a V1 shard pattern is dropped first)
     P.sha256                        our optional digest manifest
+    P.plan.json                     a conversion's plan, written beside its output (verify)
     P   or  P-00000-of-00002        a V1 checkpoint: one table, or its shards
     DIR/checkpoint                  the state file (TensorFlow's default ``latest_filename``)
 
@@ -47,6 +48,7 @@ __all__ = [
     "parse_data_name",
     "parse_temp",
     "parse_v1_shard",
+    "plan_path",
     "state_path",
     "strip_v1_shard",
     "temp_path",
@@ -56,13 +58,14 @@ __all__ = [
 INDEX_SUFFIX = ".index"
 META_SUFFIX = ".meta"
 DIGEST_SUFFIX = ".sha256"
+PLAN_SUFFIX = ".plan.json"  # converters.record: what a conversion did, for verify
 STATE_FILENAME = "checkpoint"  # tf.train.latest_checkpoint's default latest_filename
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"  # TF2 checkpoints: the TrackableObjectGraph
 SHARD_DIGITS = 5  # tensor_bundle.cc DataFilename: "%s.data-%05d-of-%05d"
 
 _DATA = re.compile(r"^(?P<prefix>.+)\.data-(?P<shard>\d{5})-of-(?P<count>\d{5})$", re.S)
 _V1_SHARD = re.compile(r"^(?P<prefix>.+)-(?P<shard>\d{5}|\?{5})-of-(?P<count>\d{5})$", re.S)
-_FILE_OF_PREFIX = re.compile(r"\.(index|meta|sha256|data-\d{5}-of-\d{5})$")
+_FILE_OF_PREFIX = re.compile(r"\.(index|meta|sha256|plan\.json|data-\d{5}-of-\d{5})$")
 _TEMP = re.compile(r"^\.(?P<base>.+)\.tmp-(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})(?P<rest>.*)$", re.S)
 TEMP_INFIX = ".tmp-"
 TF_TEMP_MARKER = ".tempstate"  # TensorFlow's BundleWriter: "<final name>.tempstate<random>"
@@ -120,6 +123,11 @@ def digest_path(prefix: str) -> str:
     return prefix + DIGEST_SUFFIX
 
 
+def plan_path(prefix: str) -> str:
+    """``P.plan.json``: the plan of the conversion that wrote ``P`` (``converters.record``)."""
+    return prefix + PLAN_SUFFIX
+
+
 def state_path(directory: str, latest_filename: str | None = None) -> str:
     """``DIR/checkpoint`` (or ``DIR/<latest_filename>``)."""
     return os.path.join(directory, STATE_FILENAME if latest_filename is None else latest_filename)
@@ -127,7 +135,7 @@ def state_path(directory: str, latest_filename: str | None = None) -> str:
 
 def checkpoint_prefix_of(path: str) -> str | None:
     """The prefix a file of a checkpoint belongs to (``P.index``, ``P.meta``, ``P.sha256``,
-    ``P.data-*``), else None."""
+    ``P.plan.json``, ``P.data-*``), else None."""
     match = _FILE_OF_PREFIX.search(path)
     if match is None or match.start() == 0 or path[match.start() - 1] in "/" + os.sep:
         return None
