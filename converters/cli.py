@@ -115,14 +115,15 @@ def cmd_scan(args: argparse.Namespace) -> Result:
 
 
 def cmd_batch(args: argparse.Namespace) -> Result:
-    from .batch import BatchOptions, format_summary, run_batch
+    from .batch import format_summary, run_batch
+    from .options import ConversionOptions
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j must be at least 1, got {args.jobs}")
     if args.scheduler and args.engine != "dask":
         raise UsageError("--scheduler applies to --engine dask only")
-    options = BatchOptions(to=args.to, rules=args.rules, optimizer=args.optimizer, link=args.link,
-                           overwrite=args.overwrite)  # fmt: skip
+    options = ConversionOptions(to=args.to, rules=args.rules, optimizer=args.optimizer,
+                                link=args.link, overwrite=args.overwrite)  # fmt: skip
     summary = run_batch(args.src_root, args.dst_root, options=options, jobs=args.jobs,
                         resume=args.resume, progress=not (args.quiet or args.json),
                         dry_run=args.dry_run, engine=args.engine,

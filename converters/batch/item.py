@@ -29,28 +29,39 @@ from legacy_saver.bundle.fileio import copy_file_atomic
 from legacy_saver.bundle.reader import READ_CHUNK_BYTES
 from legacy_saver.errors import CheckpointError, CheckpointExistsError
 
-from ..options import ConversionOptions, OptimizerMode, TargetFormat
+from ..options import ConversionOptions, TargetFormat
 from . import transfer
 from .discover import Item
 from .guard import check_item_destination
 
+BatchOptions = ConversionOptions  # the name batch callers used before ConversionOptions
+ACTION_TARGET = {"tf1_to_tf2": TargetFormat.TF2, "tf2_to_tf1": TargetFormat.TF1,
+                 "v1_to_v2": TargetFormat.V2}  # fmt: skip
 
-@dataclass(frozen=True)
-class BatchOptions:
-    """How every item of a batch is converted (``legacy-ckpt batch`` flags)."""
 
-    to: str = "tf2"
-    rules: str | None = None
-    optimizer: str = "keep"
-    link: bool = False
-    overwrite: bool = False
+def digest_fields(options: ConversionOptions) -> dict[str, Any]:
+    """What decides an item's result: changed fields redo ``done`` items. A rules
+    file counts by path, size and mtime."""
+    rules: Any = options.rules
+    if isinstance(rules, str | os.PathLike) and os.path.exists(rules):
+        st = os.stat(rules)
+        rules = f"{os.fspath(rules)}:{st.st_size}:{st.st_mtime_ns}"
+    elif rules is not None and not isinstance(rules, str | os.PathLike):
+        rules = repr(rules)
+    return {"to": str(options.to), "rules": rules, "optimizer": str(options.optimizer)}
 
-    def digest_fields(self) -> dict[str, Any]:
-        rules = self.rules
-        if rules and os.path.exists(rules):
-            st = os.stat(rules)
-            rules = f"{rules}:{st.st_size}:{st.st_mtime_ns}"
-        return {"to": self.to, "rules": rules, "optimizer": self.optimizer}
+
+def item_options(action: str, options: ConversionOptions) -> ConversionOptions:
+    """The batch's options narrowed to what applies to one item's converter
+    (a V1 file under ``--to tf1`` runs ``v1_to_v2``, which takes no rules)."""
+    to = ACTION_TARGET[action]
+    item = ConversionOptions(to=to, overwrite=True, fsync=options.fsync,
+                             record_plan=options.record_plan)  # fmt: skip
+    if to is not TargetFormat.V2:
+        item = item.but(rules=options.rules, optimizer=options.optimizer)
+    if to is TargetFormat.TF2:
+        item = item.but(link=options.link)
+    return item
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ class Job:
     item: Item
     src_root: str
     dst_root: str
-    options: BatchOptions
+    options: ConversionOptions
     may_replace: bool  # the manifest says this batch wrote the destination
 
 
@@ -189,19 +200,12 @@ def choose_action(src: str, to: str) -> str:
     raise ValueError(f"unknown target format {to!r} (expected tf2, tf1 or v2)")
 
 
-def _run(action: str, src: str, dst: str, options: BatchOptions) -> dict[str, Any]:
+def _run(action: str, src: str, dst: str, options: ConversionOptions) -> dict[str, Any]:
     if action == "copy":
         return copy_checkpoint(src, dst, link=options.link)
     from .remote import convert_any
 
-    to = {"tf1_to_tf2": "tf2", "tf2_to_tf1": "tf1", "v1_to_v2": "v2"}[action]
-    conversion = ConversionOptions(
-        to=TargetFormat(to), overwrite=True
-    )  # _local_destination decided
-    if to != "v2":
-        conversion = conversion.but(rules=options.rules, optimizer=OptimizerMode(options.optimizer))
-    if to == "tf2":
-        conversion = conversion.but(link=options.link)
+    conversion = item_options(action, options)  # overwrite: _local_destination decided
     report = convert_any(src, dst, conversion).to_dict()
     return {  # the manifest keeps counts; `legacy-ckpt convert --json` has the full report
         "kind": report["kind"], "tensors": len(report["actions"]),

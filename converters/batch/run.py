@@ -28,11 +28,12 @@ from legacy_saver.bundle import load_checkpoint
 from legacy_saver.bundle.files import files_of
 from legacy_saver.bundle.naming import data_path
 
+from ..options import ConversionOptions
 from . import transfer
 from .discover import Discovery, Item, discover
 from .engines import open_engine
 from .guard import check_roots
-from .item import BatchOptions, Job, Outcome
+from .item import Job, Outcome, digest_fields
 from .lock import DestinationLock
 from .manifest import DONE, FAILED, PARTIAL, REFUSED, Manifest, options_digest
 from .progress import Progress, Throughput
@@ -44,7 +45,7 @@ STATUS = {"done": DONE, "failed": FAILED, "refused": REFUSED}
 
 
 def run_batch(
-    src_root: str, dst_root: str, *, options: BatchOptions | None = None,
+    src_root: str, dst_root: str, *, options: ConversionOptions | None = None,
     jobs: int | None = None, resume: bool = True, progress: bool = True, dry_run: bool = False,
     engine: str = "local", scheduler: str | None = None,
 ) -> BatchSummary:  # fmt: skip
@@ -53,7 +54,8 @@ def run_batch(
     Args:
         src_root: a directory or fsspec URL.
         dst_root: a directory or fsspec URL (created if needed).
-        options: how items are converted (default ``BatchOptions()``).
+        options: how items are converted (default ``ConversionOptions()``: tf2); passed
+            unchanged to each item's converter, narrowed to what applies to it.
         jobs: workers; default ``os.cpu_count()``. With ``local``, 1 runs in-process.
         resume: skip items the manifest records as done from unchanged sources.
         progress: show progress on stderr (a bar on a terminal, lines otherwise).
@@ -70,7 +72,7 @@ def run_batch(
         SchedulerLostError: the Dask scheduler went away (rerun to resume).
     """
     start = time.perf_counter()
-    options = options or BatchOptions()
+    options = options or ConversionOptions()
     src_fs, src_path = transfer.fs_for(src_root)
     dst_fs, dst_path = transfer.fs_for(dst_root)
     for fs in (src_fs, dst_fs):
@@ -86,7 +88,7 @@ def run_batch(
         old = Manifest.load(dst_fs, dst_path)
         manifest = Manifest(dst_fs, dst_path, src_root, dict(old.items) if resume else {},
                             state_files=list(old.state_files))  # fmt: skip
-        digest = options_digest(options.digest_fields())
+        digest = options_digest(digest_fields(options))
         todo, skipped, refused = _plan(found, manifest, old, digest, resume, options,
                                        src_root, dst_root)  # fmt: skip
         outcomes = dict(refused)
@@ -128,12 +130,12 @@ def _execute(todo: list[Job], engine: str, jobs: int | None, scheduler: str | No
 
 
 def _dry_run(src_root: str, dst_root: str, src_fs: Any, src_path: str, dst_fs: Any,
-             dst_path: str, exclude: str | None, options: BatchOptions, resume: bool,
+             dst_path: str, exclude: str | None, options: ConversionOptions, resume: bool,
              start: float, engine: str) -> BatchSummary:  # fmt: skip
     found = discover(src_fs, src_path, exclude=exclude)
     old = Manifest.load(dst_fs, dst_path)
     manifest = Manifest(dst_fs, dst_path, src_root, dict(old.items) if resume else {})
-    digest = options_digest(options.digest_fields())
+    digest = options_digest(digest_fields(options))
     todo, skipped, refused = _plan(found, manifest, old, digest, resume, options,
                                    src_root, dst_root)  # fmt: skip
     would = {j.item.rel: index_problem(j.item, src_root) for j in todo}
@@ -173,7 +175,7 @@ def index_problem(item: Item, src_root: str) -> str | None:
 
 def _plan(
     found: Discovery, manifest: Manifest, old: Manifest, digest: str, resume: bool,
-    options: BatchOptions, src_root: str, dst_root: str,
+    options: ConversionOptions, src_root: str, dst_root: str,
 ) -> tuple[list[Job], list[str], dict[str, Outcome]]:  # fmt: skip
     """Jobs to run, items skipped (current), and destinations refused."""
     todo, skipped, refused = [], [], {}
