@@ -27,6 +27,7 @@ from typing import Any
 from legacy_saver.bundle import load_checkpoint
 from legacy_saver.bundle.files import files_of
 from legacy_saver.bundle.naming import data_path
+from legacy_saver.errors import CheckpointError
 
 from ..options import ConversionOptions
 from . import transfer
@@ -77,14 +78,14 @@ def run_batch(
     dst_fs, dst_path = transfer.fs_for(dst_root)
     for fs in (src_fs, dst_fs):
         fs.invalidate_cache()  # listings cached by an earlier batch in this process are stale
-    if not src_fs.isdir(src_path):
+    if not _storage(src_root, src_fs.isdir, src_path):
         raise FileNotFoundError(f"{src_root} is not a directory")
     exclude = check_roots(src_fs, src_path, dst_fs, dst_path, src_root, dst_root)
     if dry_run:
         return _dry_run(src_root, dst_root, src_fs, src_path, dst_fs, dst_path, exclude,
                         options, resume, start, engine)  # fmt: skip
     with DestinationLock(dst_fs, dst_root, dst_path):
-        found = discover(src_fs, src_path, exclude=exclude)
+        found = _storage(src_root, lambda: discover(src_fs, src_path, exclude=exclude))
         old = Manifest.load(dst_fs, dst_path)
         manifest = Manifest(dst_fs, dst_path, src_root, dict(old.items) if resume else {},
                             state_files=list(old.state_files))  # fmt: skip
@@ -121,6 +122,17 @@ def run_batch(
     )  # fmt: skip
 
 
+def _storage(url: str, call: Any, *args: Any) -> Any:
+    """``call(*args)``, with a storage error that names no place (botocore's
+    "Unable to locate credentials") raised as an ``OSError`` naming ``url``."""
+    try:
+        return call(*args)
+    except (CheckpointError, FileNotFoundError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any storage client's error, named
+        raise OSError(f"{url}: {type(exc).__name__}: {exc}") from None
+
+
 def _execute(todo: list[Job], engine: str, jobs: int | None, scheduler: str | None,
              bar: Progress) -> Any:  # fmt: skip
     if not todo:
@@ -132,7 +144,7 @@ def _execute(todo: list[Job], engine: str, jobs: int | None, scheduler: str | No
 def _dry_run(src_root: str, dst_root: str, src_fs: Any, src_path: str, dst_fs: Any,
              dst_path: str, exclude: str | None, options: ConversionOptions, resume: bool,
              start: float, engine: str) -> BatchSummary:  # fmt: skip
-    found = discover(src_fs, src_path, exclude=exclude)
+    found = _storage(src_root, lambda: discover(src_fs, src_path, exclude=exclude))
     old = Manifest.load(dst_fs, dst_path)
     manifest = Manifest(dst_fs, dst_path, src_root, dict(old.items) if resume else {})
     digest = options_digest(digest_fields(options))

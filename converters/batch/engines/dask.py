@@ -23,6 +23,7 @@ running the same command again resumes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import tempfile
 import uuid
@@ -75,9 +76,11 @@ class DaskEngine:
         self._client: Any = None
         self._cluster: Any = None
         self._scratch: str | None = None
+        self._quiet: list[tuple[logging.Logger, int]] = []
 
     def __enter__(self) -> DaskEngine:
         distributed = _distributed()
+        self._quiet = _silence("distributed")  # lost-connection tracebacks: we say it once
         try:
             if self.scheduler:
                 self._client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT)
@@ -103,6 +106,9 @@ class DaskEngine:
                 with contextlib.suppress(Exception):
                     closing.close()
         self._client = self._cluster = None
+        for logger, level in self._quiet:
+            logger.setLevel(level)
+        self._quiet = []
         if self._scratch:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
@@ -122,7 +128,7 @@ class DaskEngine:
             for future in distributed.as_completed(futures):
                 yield self._outcome(future, futures[future])
                 done += 1
-        except (OSError, TimeoutError, distributed.client.FutureCancelledError) as exc:
+        except (OSError, TimeoutError, *_cancelled(distributed)) as exc:
             raise SchedulerLostError(
                 f"lost the Dask scheduler at {self.scheduler or 'the LocalCluster'} with "
                 f"{len(futures) - done} item(s) unfinished ({type(exc).__name__}: {exc}); "
@@ -133,13 +139,36 @@ class DaskEngine:
                 future.release()
 
     def _outcome(self, future: Any, job: Job) -> Outcome:
+        """The task's outcome; a task that could not run (``KilledWorker``: its
+        workers kept dying) is a failed item; a cancelled one means the scheduler
+        is gone."""
         if future.status == "finished":
             return future.result()  # type: ignore[no-any-return]
-        if future.status == "cancelled":
-            raise future.exception() or OSError("task cancelled")
+        if future.status != "error":
+            raise OSError(f"task {future.key} was {future.status}")
         exc = future.exception()
         name = type(exc).__name__
-        if name in ("CommClosedError", "CancelledError"):
+        if name == "CommClosedError":
             raise OSError(str(exc))
         item = job.item
         return Outcome(item.rel, "failed", f"{name}: {exc}", None, item.size, 0.0)
+
+
+def _silence(prefix: str) -> list[tuple[logging.Logger, int]]:
+    """Raise every ``prefix*`` logger to CRITICAL; their old levels, to restore."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == prefix]
+    loggers = [logging.getLogger(n) for n in [prefix, *names]]
+    saved = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    return saved
+
+
+def _cancelled(distributed: Any) -> tuple[type[BaseException], ...]:
+    """The cancellation errors this ``distributed`` has (names moved across versions)."""
+    import asyncio
+    import concurrent.futures
+
+    names = ("FutureCancelledError", "CancelledError")
+    found = [getattr(distributed.client, n) for n in names if hasattr(distributed.client, n)]
+    return (*found, asyncio.CancelledError, concurrent.futures.CancelledError)
