@@ -124,11 +124,12 @@ class DaskEngine:
         }  # fmt: skip
         ready()
         done = 0
+        lost: tuple[type[BaseException], ...] = (OSError, TimeoutError, *_cancelled(distributed))
         try:
             for future in distributed.as_completed(futures):
                 yield self._outcome(future, futures[future])
                 done += 1
-        except (OSError, TimeoutError, *_cancelled(distributed)) as exc:
+        except lost as exc:
             raise SchedulerLostError(
                 f"lost the Dask scheduler at {self.scheduler or 'the LocalCluster'} with "
                 f"{len(futures) - done} item(s) unfinished ({type(exc).__name__}: {exc}); "
