@@ -102,7 +102,8 @@ def execute(
         result.notes.append(f"link=True not possible ({reason}); copied instead")
     bundle = reader.bundle
     num_shards = bundle.num_shards if bundle is not None else 1
-    with BundleWriter(dst, num_shards=num_shards, fsync=options.fsync) as writer:
+    # check_destination has already refused an unwanted overwrite
+    with BundleWriter(dst, num_shards=num_shards, fsync=options.fsync, overwrite=True) as writer:
         copier = _Copier(reader)
         try:
             for action in _read_order(plan.actions, reader):

@@ -42,6 +42,7 @@ _LAZY = {
     "get_checkpoint_mtimes": "state",
     "remove_checkpoint": "state",
     "Saver": "saver",
+    "AsyncCheckpointSaverHook": "saver",
     "import_meta_graph": "saver",
     "export_meta_graph": "saver",
     "LegacyModel": "graph",

@@ -230,7 +230,7 @@ def test_exception_keeps_previous_checkpoint_at_prefix(tmp_path: Path) -> None:
         writer.add("w", np.arange(4, dtype=np.float32))
     before = {name: (tmp_path / name).read_bytes() for name in _files(tmp_path)}
     with pytest.raises(RuntimeError):
-        with BundleWriter(tmp_path / "ckpt", fsync=False) as writer:
+        with BundleWriter(tmp_path / "ckpt", fsync=False, overwrite=True) as writer:
             writer.add("w", np.zeros(4, np.float32))
             raise RuntimeError("boom")
     assert {name: (tmp_path / name).read_bytes() for name in _files(tmp_path)} == before

@@ -48,7 +48,7 @@ def _values(seed: int) -> dict[str, np.ndarray]:
 
 
 def _write(prefix: str, values: dict[str, np.ndarray], shards: int, fsync: bool = False) -> None:
-    with BundleWriter(prefix, num_shards=shards, fsync=fsync) as w:
+    with BundleWriter(prefix, num_shards=shards, fsync=fsync, overwrite=True) as w:
         for i, (k, v) in enumerate(values.items()):
             w.add(k, v, shard=i % shards)
 

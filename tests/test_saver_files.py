@@ -15,7 +15,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from legacy_saver.bundle import state  # noqa: E402
+from legacy_saver.bundle import BundleWriter, state  # noqa: E402
 from legacy_saver.saver import Saver, atomic  # noqa: E402
 from tests.helpers.paths import ROOT  # noqa: E402
 
@@ -180,8 +180,9 @@ def test_failed_save_leaves_nothing_under_final_names_and_is_cleaned_later(tmp_p
 
 def test_commit_renames_index_last(tmp_path):
     temp = atomic.temp_prefix(str(tmp_path / "m"))
-    for suffix in (".index", ".data-00000-of-00002", ".data-00001-of-00002"):
-        Path(temp + suffix).write_bytes(b"x")
+    with BundleWriter(temp, num_shards=2, fsync=False) as w:  # what SaveV2 leaves under temp
+        w.add("a", np.zeros(2, np.float32), shard=0)
+        w.add("b", np.ones(2, np.float32), shard=1)
     moved = atomic.commit(temp, str(tmp_path / "m"))
     assert [os.path.basename(p) for p in moved] == [
         "m.data-00000-of-00002",

@@ -18,7 +18,8 @@ from typing import Any
 from legacy_saver.bundle import CheckpointReader, load_checkpoint
 from legacy_saver.errors import CheckpointError, RestoreMismatchError
 
-from ..execute import check_destination, execute
+from ..destination import check_destination
+from ..execute import execute
 from ..outputs import OutputFormat, format_for
 from ..outputs.keras_layout import keras_layout
 from ..outputs.keras_plan import plan_for_keras
@@ -181,7 +182,7 @@ def convert(
                 f"{reader.prefix} is already object-based (TF2); "
                 "presets convert TF1 name-based checkpoints"
             )
-        check_destination(reader.prefix, dst, overwrite)
+        check_destination(reader, dst, overwrite=overwrite)
         _refuse_source_file(reader, dst)
         planned, _target, notes = plan_conversion(
             reader,

@@ -1,25 +1,38 @@
-"""Durable, atomic local file writes — the one implementation every writer uses.
+"""Local files: durable atomic writes, and reads of regular files only.
 
-A file is written under a temporary name in its own directory, flushed and
+Writes. A file is written under a temporary name in its own directory, flushed and
 fsynced, renamed over the final name (``os.replace`` is atomic on POSIX), and
 then the directory is fsynced so the rename itself survives a power cut.
 Readers therefore see the old file or the new one, whole, never a mixture.
+Every mutating local file operation of the format layer (create, rename, remove,
+fsync) is made here, which is also what the crash-replay harness records.
 
 Temporary names come from ``naming.temp_path`` (``.<basename>.tmp-<pid>-<tag>``):
 hidden, never a checkpoint name, recognised by ``naming.is_temp`` everywhere files are
 listed.
+
+Reads. ``open_regular`` opens a file without blocking (``O_NONBLOCK``: opening a FIFO
+for reading would otherwise wait for a writer) and then checks, with ``fstat`` on the
+open descriptor, that it is a regular file: a FIFO, a device (``/dev/zero``,
+``/dev/urandom``, also through a symlink), a socket or a directory is refused with
+``CorruptCheckpointError`` naming the path. Checking after opening means a swap
+between a ``stat`` and the ``open`` cannot fool it. ``read_regular`` then reads at
+most the size ``fstat`` reported, so no read is unbounded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import mmap
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from ..errors import CheckpointNotFoundError, CorruptCheckpointError
 from .coding import crc32c
 from .naming import temp_path
 
@@ -34,6 +47,129 @@ _NO_KERNEL_COPY = {
     errno.EBADF,
     errno.ETXTBSY,
 }
+
+
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows
+_KINDS = [(stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISDIR, "a directory")]  # fmt: skip
+
+
+def open_regular(path: str) -> io.FileIO:
+    """Open ``path`` for unbuffered reading if, once open, it is a regular file.
+
+    Raises:
+        CheckpointNotFoundError: ``path`` does not exist (also a ``FileNotFoundError``).
+        CorruptCheckpointError: it is a FIFO, device, socket or directory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY)
+    except FileNotFoundError:
+        raise CheckpointNotFoundError(f"{path} does not exist") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise CorruptCheckpointError(f"{path} is {kind}, not a regular file: not read")
+        if _O_NONBLOCK:
+            os.set_blocking(fd, True)
+        return io.FileIO(fd, "rb", closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str, max_bytes: int | None = None) -> bytes:
+    """All bytes of the regular file ``path``, read up to the size ``fstat`` gave at open
+    (a file growing meanwhile is not followed; one shrinking gives what is there).
+
+    Raises:
+        CheckpointNotFoundError, CorruptCheckpointError: as ``open_regular``; also when
+            the file is larger than ``max_bytes``.
+    """
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if max_bytes is not None and size > max_bytes:
+            raise CorruptCheckpointError(f"{path} is {size} bytes, more than {max_bytes} allowed")
+        buf = bytearray(size)
+        view, done = memoryview(buf), 0
+        while done < size:
+            n = f.readinto(view[done:])
+            if not n:
+                break
+            done += n
+        view.release()
+        del buf[done:]
+        return bytes(buf)
+
+
+def regular_size(path: str) -> int:
+    """The size of ``path`` after ``open_regular``'s checks (a FIFO's 0 is no size)."""
+    with open_regular(path) as f:
+        return os.fstat(f.fileno()).st_size
+
+
+# -- mutating operations: every local create/rename/remove/fsync of the format layer --
+
+
+def create_exclusive(path: str) -> BinaryIO:
+    """A new file at ``path`` for buffered writing; refuses to open an existing one (so a
+    leftover temporary, perhaps a hard link to another file, is never written through)."""
+    return open(path, "xb")
+
+
+def replace(src: str, dst: str) -> None:
+    """``os.replace``: atomic on POSIX within one filesystem."""
+    os.replace(src, dst)
+
+
+def remove_quietly(path: str) -> None:
+    """Remove ``path``; a file already gone is not an error."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def fsync_file(f: BinaryIO) -> None:
+    """Flush ``f`` and make its bytes durable."""
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def fsync_path(path: str) -> None:
+    """fsync a file by name (one written by someone else, e.g. TensorFlow's SaveV2)."""
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory`` itself (no lock file is created), so
+    that publishes into one directory, from threads or processes on this host, run one
+    at a time. Where the platform or filesystem has no such locks (Windows, some
+    network filesystems) the body runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(directory or ".", os.O_RDONLY | _O_CLOEXEC)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # no locking here: the body runs unlocked (documented)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def fsync_dir(path: str) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 from google.protobuf import text_format
 
 from ..errors import CheckpointNotFoundError, StateFileError
+from . import pending
 from .fileio import write_bytes_atomic
 from .files import (
     checkpoint_exists,
@@ -241,6 +242,7 @@ def update_checkpoint_state(
 
 def _load(directory: str, name: str | None, allow_outside: bool) -> tuple[str, Any] | None:
     """Reads, validates and resolves the state file: (its path, TF-form state) or None."""
+    pending.wait_for(directory)  # an async save of this process may be committing
     path = state_path(directory, name)
     try:
         with open(path, "rb") as f:

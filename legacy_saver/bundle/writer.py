@@ -3,12 +3,19 @@
 Lifecycle: ``add``/``add_slice``/``add_raw``/``add_copy`` any number of times, then exactly
 one of ``finish()`` or ``abandon()`` (a ``with`` block picks for you).
 
-Atomicity: data shards are written under temporary names next to their final
-ones; ``finish()`` fsyncs them, renames them into place, then writes the
-``.index`` to a temporary name, fsyncs and renames it (the index last, because
-a prefix "exists" when its index does), and fsyncs the directory. A crash at
-any point leaves either no ``.index`` (the prefix does not exist) or a
-complete checkpoint; temporary files are removed by ``abandon()``.
+Destination: an existing checkpoint at ``prefix`` is refused (``CheckpointExistsError``)
+unless ``overwrite=True``. ``prefix`` may be a local path, a ``file://`` URL or an fsspec
+URL (``s3://``, ``memory://``): the bytes go through the storage seam (``storage.py``).
+
+Atomicity: data shards are written as ``storage.Staged`` files (locally: temporaries next
+to their final names; remotely: uploads that appear only when closed); ``finish()``
+publishes them and then the ``.index`` through ``publish.publish_bundle``: data first,
+the index last (a prefix "exists" when its index does), each file fsynced before its
+rename and the directory after. A crash at any point leaves either the previous state
+(no checkpoint, or the old one, whole) or the complete new checkpoint. Re-saving the
+same prefix is atomic as a whole: the new data files are named with a shard count no
+file on disk has, so the rename of the new index is the one switch (``publish.py``;
+the count may then be one more than ``num_shards``, with empty shards).
 
 Bytes are deterministic: the same adds in the same order give the same files,
 and for the same tensors the same bytes as TensorFlow writes.
@@ -23,15 +30,18 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import CorruptCheckpointError
+from ..errors import CheckpointExistsError, CorruptCheckpointError
 from .coding import crc32c, mask_crc
 from .dtypes import DType, dtype_from_numpy
 from .entry import BundleEntry, Extent
-from .fileio import EarlyFlush, copy_range, file_crc32c, write_bytes_atomic
+from .fileio import COPY_BUFFER_BYTES, EarlyFlush, copy_range, file_crc32c, write_bytes_atomic
+from .files import checkpoint_files
 from .naming import data_path, index_path, temp_path
 from .ordered_code import slice_key
 from .protos import BundleHeaderProto
+from .publish import plan_count, publish_bundle, retire_previous
 from .reader import BUNDLE_VERSION
+from .storage import LOCAL, LocalStaged, Staged, Storage, storage_for
 from .strings import encode_strings
 from .table import TableBuilder
 
@@ -45,36 +55,58 @@ class BundleWriter:
             ``add(..., shard=i)``.
         fsync: make files durable before they are renamed into place (their
             writeback starts while they are written: ``fileio.EarlyFlush``).
+        overwrite: replace a checkpoint already at ``prefix``. Without it, an
+            existing one (a V2 ``.index``, or a V1 file or its shards under that
+            name) is refused with ``CheckpointExistsError`` before anything is
+            written.
+
+    Raises:
+        CheckpointExistsError: ``prefix`` holds a checkpoint and ``overwrite`` is False.
     """
 
-    def __init__(self, prefix: str | os.PathLike[str], *, num_shards: int = 1, fsync: bool = True):
+    def __init__(
+        self, prefix: str | os.PathLike[str], *, num_shards: int = 1, fsync: bool = True,
+        overwrite: bool = False,
+    ) -> None:  # fmt: skip
         if num_shards < 1:
             raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-        self.prefix = os.fspath(prefix)
+        self._storage, self.prefix = storage_for(prefix)
+        if not overwrite:
+            refuse_existing(self.prefix, self._storage)
         self.num_shards = num_shards
+        self.published_num_shards: int | None = None  # set by finish(): num_shards or more
         self._fsync = fsync
+        self._local = self._storage.is_local
         self._entries: dict[str, BundleEntry] = {}
         self._sizes = [0] * num_shards
-        self._temp_prefix = temp_path(self.prefix)  # every file first goes under this
-        self._renamed: list[str] = []
-        self._early = EarlyFlush() if fsync else None
+        self._copied_crcs: dict[str, int] = {}  # add_copy crcs, for storage without a fd
+        self._early = EarlyFlush() if fsync and self._local else None
         self._state = "open"
-        directory = os.path.dirname(self.prefix)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        self._files: list[BinaryIO] = []
+        self._count: int | None = None  # the final shard count, fixed now for fsspec
+        self._files: list[Staged] = []
+        if self._local:
+            directory = os.path.dirname(self.prefix)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
         try:
+            if overwrite:  # retire the generation before the one replaced: peak disk 2x
+                retire_previous(self._storage, self.prefix)
+            if not self._local:
+                self._count = plan_count(self._storage, self.prefix, num_shards)
+            temp_prefix = temp_path(self.prefix)  # every local file first goes under this
             for shard in range(num_shards):
-                self._files.append(
-                    open(self._temp(data_path(self.prefix, shard, num_shards)), "wb")
-                )
+                if self._local:
+                    final = data_path(self.prefix, shard, num_shards)
+                    temp = data_path(temp_prefix, shard, num_shards)
+                    self._files.append(LOCAL.create(final, temp=temp))
+                else:
+                    assert self._count is not None
+                    self._files.append(
+                        self._storage.create(data_path(self.prefix, shard, self._count))
+                    )
         except BaseException:
             self.abandon()
             raise
-
-    def _temp(self, final: str) -> str:
-        """The temporary name of ``final`` (a file of ``self.prefix``)."""
-        return self._temp_prefix + final[len(self.prefix) :]
 
     # -- adding ------------------------------------------------------------
     def _check_key(self, key: str) -> None:
@@ -121,9 +153,13 @@ class BundleWriter:
         where the OS allows it; returns the entry written. The bytes are not
         checked here: ``written_crc32c(entry)`` reads back what landed."""
         self._check_key(key)
-        out = self._shard_file(shard)
-        out.flush()
-        copied = copy_range(source, offset, size, out)
+        staged = self._shard_file(shard)
+        if isinstance(staged, LocalStaged) and staged.file is not None:
+            staged.file.flush()
+            copied = copy_range(source, offset, size, staged.file)
+        else:  # no file descriptor to copy into (fsspec): through a buffer, crc as it goes
+            copied, crc = _copy_through(source, offset, size, staged)
+            self._copied_crcs[key] = crc
         if copied != size:
             self._sizes[shard] += copied  # dead bytes, but later offsets stay right
             raise CorruptCheckpointError(
@@ -139,7 +175,10 @@ class BundleWriter:
         they are in the file when it returns)."""
         if self._state != "open":
             raise ValueError(f"writer for {self.prefix} is {self._state}")
-        path = self._temp(data_path(self.prefix, entry.shard_id, self.num_shards))
+        staged = self._files[entry.shard_id]
+        if not isinstance(staged, LocalStaged):
+            return self._copied_crcs[entry.key]  # computed while copying (add_copy)
+        path = staged.temp
         crc, read = file_crc32c(path, entry.offset, entry.size)
         if read != entry.size:
             raise CorruptCheckpointError(f"{path} is shorter than written")
@@ -186,7 +225,7 @@ class BundleWriter:
             size += len(chunk)
         self._record(key, dtype, shape, shard, size, masked)
 
-    def _shard_file(self, shard: int) -> BinaryIO:
+    def _shard_file(self, shard: int) -> Staged:
         if not 0 <= shard < self.num_shards:
             raise ValueError(f"shard {shard} out of range 0..{self.num_shards - 1}")
         return self._files[shard]
@@ -198,8 +237,9 @@ class BundleWriter:
         """Enter ``size`` bytes just appended to ``shard`` as ``key``'s value."""
         offset = self._sizes[shard]
         self._sizes[shard] += size
-        if self._early is not None:
-            self._early.wrote(self._files[shard].fileno(), self._sizes[shard])
+        staged = self._files[shard]
+        if self._early is not None and isinstance(staged, LocalStaged) and staged.file:
+            self._early.wrote(staged.file.fileno(), self._sizes[shard])
         entry = BundleEntry(key, int(dtype), tuple(int(d) for d in shape), shard, offset, size,
                             masked)  # fmt: skip
         self._entries[key] = entry
@@ -207,37 +247,25 @@ class BundleWriter:
 
     # -- finishing ---------------------------------------------------------
     def finish(self) -> None:
-        """Make the checkpoint visible under its final names (index last)."""
+        """Make the checkpoint visible under its final names, the index last, in one
+        atomic switch (``publish.publish_bundle``)."""
         if self._state != "open":
             raise ValueError(f"writer for {self.prefix} is {self._state}")
         try:
             self._wait_early_flush()
-            for f in self._files:
-                f.flush()
-                if self._fsync:
-                    os.fsync(f.fileno())
-                f.close()
-            # Overwriting a prefix: retire its index first so that old index and
-            # new data never meet (the prefix simply does not exist meanwhile).
-            _remove(index_path(self.prefix))
-            for shard in range(self.num_shards):
-                final = data_path(self.prefix, shard, self.num_shards)
-                os.replace(self._temp(final), final)
-                self._renamed.append(final)
-            self._write_index()
+            self.published_num_shards = publish_bundle(
+                self._storage, self.prefix, self._files, self._index_file,
+                fsync=self._fsync, count=self._count,
+            )  # fmt: skip
         except BaseException:
             self.abandon()
             raise
         self._state = "finished"
 
-    def _write_index(self) -> None:
-        write_index(
-            self.prefix,
-            self.num_shards,
-            self._entries,
-            fsync=self._fsync,
-            temp=self._temp(index_path(self.prefix)),
-        )
+    def _index_file(self, num_shards: int) -> Staged:
+        staged = self._storage.create(index_path(self.prefix), whole=True)
+        staged.write(encode_index(num_shards, self._entries))
+        return staged
 
     def _wait_early_flush(self) -> None:
         if self._early is not None:
@@ -250,13 +278,8 @@ class BundleWriter:
             raise ValueError(f"writer for {self.prefix} is finished")
         self._state = "abandoned"
         self._wait_early_flush()
-        for f in self._files:
-            f.close()
-        for shard in range(self.num_shards):
-            _remove(self._temp(data_path(self.prefix, shard, self.num_shards)))
-        _remove(self._temp(index_path(self.prefix)))
-        for path in self._renamed:  # finish() failed before the index landed
-            _remove(path)
+        for staged in self._files:
+            staged.discard()
 
     def __enter__(self) -> BundleWriter:
         return self
@@ -270,12 +293,24 @@ class BundleWriter:
             self.abandon()
 
 
-def write_index(
-    prefix: str, num_shards: int, entries: Mapping[str, BundleEntry], *, fsync: bool = True,
-    temp: str | None = None,
-) -> None:  # fmt: skip
-    """Write ``prefix.index`` over ``entries`` (which already point into the
-    data shards) atomically: header first, then entries in byte order."""
+def refuse_existing(prefix: str, storage: Storage = LOCAL) -> None:
+    """Raise ``CheckpointExistsError`` when ``prefix`` already holds a checkpoint: its V2
+    ``.index``, or a V1 file or V1 shards under that exact name (``files.checkpoint_files``;
+    on fsspec storage the ``.index`` or a V1 file named ``prefix``)."""
+    if storage.is_local:
+        found = checkpoint_files(prefix)
+    else:
+        found = [p for p in (index_path(prefix), prefix) if storage.exists(p)]
+    if found:
+        raise CheckpointExistsError(
+            f"{found[0]} already exists; pass overwrite=True (--overwrite on the command "
+            "line) to replace it"
+        )
+
+
+def encode_index(num_shards: int, entries: Mapping[str, BundleEntry]) -> bytes:
+    """The bytes of an ``.index`` over ``entries`` (which already point into the data
+    shards): header first, then entries in byte order."""
     header = BundleHeaderProto(num_shards=num_shards)
     header.version.producer = BUNDLE_VERSION
     buf = io.BytesIO()
@@ -284,16 +319,33 @@ def write_index(
     for key in sorted(entries, key=_key_bytes):
         table.add(_key_bytes(key), entries[key].encode())
     table.finish()
-    write_bytes_atomic(index_path(prefix), buf.getvalue(), fsync=fsync, temp=temp)
+    return buf.getvalue()
+
+
+def write_index(
+    prefix: str, num_shards: int, entries: Mapping[str, BundleEntry], *, fsync: bool = True,
+    temp: str | None = None,
+) -> None:  # fmt: skip
+    """Write ``prefix.index`` over ``entries`` atomically (local files)."""
+    write_bytes_atomic(index_path(prefix), encode_index(num_shards, entries), fsync=fsync,
+                       temp=temp)  # fmt: skip
+
+
+def _copy_through(source: BinaryIO, offset: int, size: int, out: Staged) -> tuple[int, int]:
+    """Copy ``size`` bytes of ``source`` from ``offset`` to ``out`` through a bounded buffer;
+    return ``(bytes copied, crc32c of them)``."""
+    source.seek(offset)
+    done, crc = 0, 0
+    while done < size:
+        chunk = source.read(min(size - done, COPY_BUFFER_BYTES))
+        if not chunk:
+            break
+        out.write(chunk)
+        crc = crc32c(chunk, crc)
+        done += len(chunk)
+    return done, crc
 
 
 def _key_bytes(key: str) -> bytes:
     """Tensor names are UTF-8; internal slice keys are binary, carried as latin-1."""
     return key.encode("latin-1") if key.startswith("\x00") else key.encode("utf-8")
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass

@@ -7,11 +7,13 @@ Modules: ``saver`` (the class), ``builder`` (save/restore subgraph and SaverDef)
 ``specs`` (what a restore op reads), ``checks`` (the pre-restore comparison),
 ``retention`` (the pure keep/delete policy), ``ledger`` (state file and deletions),
 ``atomic`` (temporary prefixes, renames, fsync), ``importing`` (import_meta_graph),
-``meta_graph`` (export_meta_graph, the graph-mode guard).
+``meta_graph`` (export_meta_graph, the graph-mode guard), ``background`` (async saves)
+and ``hooks`` (``AsyncCheckpointSaverHook``).
 """
 
+from .hooks import AsyncCheckpointSaverHook
 from .importing import import_meta_graph
 from .meta_graph import export_meta_graph
 from .saver import Saver
 
-__all__ = ["Saver", "export_meta_graph", "import_meta_graph"]
+__all__ = ["AsyncCheckpointSaverHook", "Saver", "export_meta_graph", "import_meta_graph"]

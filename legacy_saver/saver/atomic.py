@@ -1,13 +1,15 @@
 """Nothing partial under a final name: temporary prefixes, renames, fsync.
 
 A save writes the checkpoint under a temporary prefix in the same directory,
-``.<basename>.tmp-<pid>-<random>``, then ``commit`` fsyncs each file, renames the data
-shards to the final prefix, the ``.index`` last (a reader finds a checkpoint by its
-index, so it never sees an index whose data is not complete), and fsyncs the
-directory. The ``.meta`` is written the same way (``write_atomic``), and only then
-does the Saver update the state file. A crash leaves temporary files behind and the
-state file pointing at the previous, complete checkpoint; ``remove_stale`` deletes
-the leftovers of dead processes on the next save.
+``.<basename>.tmp-<pid>-<random>``, then ``commit`` publishes it through the format
+layer's one mechanism (``bundle.publish``): each file fsynced, the data shards renamed to
+the final prefix, the ``.index`` last (a reader finds a checkpoint by its index, so it
+never sees an index whose data is not complete), the directory fsynced. Re-saving the
+same prefix is one atomic switch too (the new data files get names disjoint from the
+old). The ``.meta`` is written the same way (``write_atomic``), and only then does the
+Saver update the state file. A crash leaves temporary files behind and the state file
+pointing at the previous, complete checkpoint; ``remove_stale`` deletes the leftovers of
+dead processes on the next save.
 
 Renaming within one directory is atomic on POSIX filesystems; object stores (``s3://``)
 have no rename, so those paths are written in place, as TensorFlow does.
@@ -23,10 +25,10 @@ from collections.abc import Iterator
 
 from legacy_saver.bundle.fileio import (
     fdatasync_quietly,
-    fsync_dir,
     write_bytes_atomic,
 )
-from legacy_saver.bundle.naming import INDEX_SUFFIX, TF_PARTS_SUFFIX, is_url, parse_temp, temp_path
+from legacy_saver.bundle.naming import TF_PARTS_SUFFIX, is_url, parse_temp, temp_path
+from legacy_saver.bundle.publish import publish_prefix
 
 _IN_FLIGHT: set[str] = set()  # tags of this process's saves under way (other threads)
 FLUSH_INTERVAL_S = 0.2  # flushing(): how often files being written are fdatasynced
@@ -52,28 +54,14 @@ def release(temp: str) -> None:
 
 
 def commit(temp: str, final: str, *, fsync: bool = True) -> list[str]:
-    """Renames every file ``temp*`` to ``final*``, ``.index`` last; returns final paths."""
-    directory, temp_base = os.path.split(temp)
-    final_base = os.path.basename(final)
-    names = [
-        n
-        for n in os.listdir(directory or ".")
-        if n.startswith(temp_base) and os.path.isfile(os.path.join(directory, n))
-    ]
-    names.sort(key=lambda n: (n.endswith(INDEX_SUFFIX), n))
-    if fsync:
-        for name in names:
-            fsync_file(os.path.join(directory, name))
-    moved = []
-    for name in names:
-        target = os.path.join(directory, final_base + name[len(temp_base) :])
-        os.replace(os.path.join(directory, name), target)
-        moved.append(target)
+    """Publishes the checkpoint ``SaveV2`` wrote under ``temp`` as ``final`` in one atomic
+    switch, also over an existing ``final`` (``bundle.publish.publish_prefix``: data files
+    first, named disjoint from the old checkpoint's, the ``.index`` last); returns the
+    final paths."""
+    moved = publish_prefix(temp, final, fsync=fsync)
     leftover = temp + TF_PARTS_SUFFIX  # a sharded save's parts directory, normally merged away
     if os.path.isdir(leftover):
         shutil.rmtree(leftover, ignore_errors=True)
-    if fsync:
-        fsync_dir(directory)
     return moved
 
 

@@ -53,11 +53,26 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
+class SaveGroup:
+    """What one ``SaveV2`` writes: a device's keys, slice specs and tensors, in order.
+
+    ``device`` is the saveables' canonical device for a sharded saver, ``""`` otherwise.
+    """
+
+    device: str
+    names: tuple[str, ...]
+    slices: tuple[str, ...]
+    tensors: tuple
+
+
+@dataclass(frozen=True)
 class BuiltSaver:
-    """What ``build_saver`` made: the ``SaverDef`` and what its restore op reads."""
+    """What ``build_saver`` made: the ``SaverDef``, what its restore op reads, and what its
+    save op writes (the async snapshot, ``background.py``, mirrors those groups)."""
 
     saver_def: tf.compat.v1.train.SaverDef
     specs: tuple[RestoreSpec, ...]
+    groups: tuple[SaveGroup, ...] = ()
 
 
 def all_saveables():
@@ -84,10 +99,14 @@ def build_saver(var_list, options: BuildOptions) -> BuiltSaver:
         filename = tf.compat.v1.placeholder_with_default(filename, shape=(), name="Const")
         if options.sharded:
             per_device = group_by_device(saveables)
-            save_tensor, tensors = _add_sharded_save_ops(filename, per_device)
+            inputs = [(device, _inputs_of(group)) for device, group in per_device]
+            save_tensor, groups = add_sharded_save_ops(filename, inputs)
+            tensors = [t for g in groups for t in g.tensors]
             restore_op, specs = _add_sharded_restore_ops(filename, per_device, tensors, options)
         else:
-            save_tensor, tensors = _add_save_ops(filename, saveables)
+            group = SaveGroup("", *(tuple(x) for x in _save_inputs(saveables)))
+            save_tensor = add_save_ops(filename, group)
+            groups, tensors = (group,), list(group.tensors)
             restore_op, specs = _add_restore_ops(filename, saveables, tensors, options)
     _materialize_partitioned_collections()
     saver_def = tf.compat.v1.train.SaverDef(
@@ -99,7 +118,7 @@ def build_saver(var_list, options: BuildOptions) -> BuiltSaver:
         keep_checkpoint_every_n_hours=options.keep_checkpoint_every_n_hours,
         version=SAVER_DEF_V2,
     )
-    return BuiltSaver(saver_def, tuple(specs))
+    return BuiltSaver(saver_def, tuple(specs), tuple(groups))
 
 
 def _save_inputs(saveables) -> tuple[list[str], list[str], list]:
@@ -112,22 +131,30 @@ def _save_inputs(saveables) -> tuple[list[str], list[str], list]:
     return names, slices, tensors
 
 
-def _add_save_ops(filename, saveables):
-    names, slices, tensors = _save_inputs(saveables)
+def _inputs_of(saveables):
+    """A thunk giving ``_save_inputs(saveables)``, called inside the shard's device scope."""
+    return lambda: _save_inputs(saveables)
+
+
+def add_save_ops(filename, group: SaveGroup):
+    """``SaveV2(filename, group)`` then ``Identity(filename)``: the save tensor."""
     save = tf.raw_ops.SaveV2(
         prefix=filename,
-        tensor_names=names,
-        shape_and_slices=slices,
-        tensors=tensors,
+        tensor_names=list(group.names),
+        shape_and_slices=list(group.slices),
+        tensors=list(group.tensors),
         name="SaveV2",
     )
     with tf.control_dependencies([save]):
-        save_tensor = tf.identity(filename, name="control_dependency")
-    return save_tensor, tensors
+        return tf.identity(filename, name="control_dependency")
 
 
-def _add_sharded_save_ops(prefix, per_device):
-    """One SaveV2 per device into temporary parts, merged into ``prefix``."""
+def add_sharded_save_ops(prefix, inputs):
+    """One SaveV2 per device into temporary parts, merged into ``prefix``.
+
+    ``inputs`` is ``[(device, thunk)]``; each thunk returns ``(names, slices, tensors)`` and
+    is called inside that shard's device scope. Returns the save tensor and the groups.
+    """
     with tf.device("CPU"):
         suffix = tf.where(
             tf.strings.regex_full_match(prefix, "^s3://.*"),
@@ -135,25 +162,25 @@ def _add_sharded_save_ops(prefix, per_device):
             tf.constant(os.path.normpath("_temp/part")),
         )
         tmp_prefix = tf.strings.join([prefix, suffix])
-    num_shards = tf.constant(len(per_device), name="num_shards")
-    saves, parts, tensors, last_device = [], [], [], None
-    for shard, (device, saveables) in enumerate(per_device):
+    num_shards = tf.constant(len(inputs), name="num_shards")
+    saves, parts, groups, last_device = [], [], [], None
+    for shard, (device, thunk) in enumerate(inputs):
         last_device = device
         with tf.device(saveable_object_util.set_cpu0(device)):
             part = tf.raw_ops.ShardedFilename(
                 basename=tmp_prefix, shard=shard, num_shards=num_shards
             )
             parts.append(part)
-            save_tensor, shard_tensors = _add_save_ops(part, saveables)
-            saves.append(save_tensor.op)
-            tensors.extend(shard_tensors)
+            group = SaveGroup(device, *(tuple(x) for x in thunk()))
+            saves.append(add_save_ops(part, group).op)
+            groups.append(group)
     with tf.control_dependencies(saves):
         with tf.device(saveable_object_util.set_cpu0(last_device)):
             merge = tf.raw_ops.MergeV2Checkpoints(
                 checkpoint_prefixes=parts, destination_prefix=prefix, delete_old_dirs=True
             )
             with tf.control_dependencies([merge]):
-                return tf.identity(prefix), tensors
+                return tf.identity(prefix), tuple(groups)
 
 
 def group_by_device(saveables) -> list[tuple[str, list]]:

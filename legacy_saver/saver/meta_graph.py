@@ -71,7 +71,7 @@ def write_meta_graph_file(
 
         data = text_format.MessageToString(meta_graph_def).encode("utf-8")
     else:
-        data = meta_graph_def.SerializeToString()
+        data = meta_graph_def.SerializeToString(deterministic=True)  # same graph, same bytes
     atomic.write_atomic(filename, data, fsync=fsync)
 
 

@@ -51,6 +51,9 @@ class Saver:
     ``digest=True`` also writes ``<prefix>.sha256`` over the ``.meta``, ``.index`` and data
     shards before the state file points at them; ``restore`` verifies any such manifest,
     so a tampered ``.meta`` (which has no checksum of its own) is refused.
+    ``async_save=True`` makes ``save()`` return once the values are snapshotted; the
+    checkpoint is written and committed in a background thread (``background.py``);
+    ``wait()`` blocks until it is committed, ``close()`` drains before the session closes.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Saver:
         *,
         fsync=True,
         digest=False,
+        async_save=False,
     ):
         require_graph_mode("Saver")
         if builder is not None:
@@ -89,6 +93,11 @@ class Saver:
             check_write_version(write_version)
         elif not isinstance(saver_def, tf.compat.v1.train.SaverDef):
             raise ValueError(f"saver_def must be a saver_pb2.SaverDef: {saver_def!r}")
+        if async_save and saver_def is not None:
+            raise UnsupportedFeatureError(
+                "async_save=True needs a Saver that builds its own ops (no saver_def): the "
+                "snapshot mirrors the save op it builds"
+            )
         self._var_list = var_list
         self._options = BuildOptions(
             reshape=reshape,
@@ -106,6 +115,8 @@ class Saver:
         self._save_relative_paths = save_relative_paths
         self._fsync = fsync
         self._digest = digest
+        self._async_save = async_save
+        self._background = None  # background.AsyncSaves, built with the save ops
         self._is_built = False
         self._is_empty = None
         self._specs = None
@@ -132,6 +143,10 @@ class Saver:
                 raise ValueError("No variables to save")
             built = build_saver(var_list, self._options)
             self.saver_def = built.saver_def
+            if self._async_save:
+                from .background import AsyncSaves
+
+                self._background = AsyncSaves(self, built)
             self._specs = with_reshape(built.specs, self._options.reshape)
         elif self._name:  # an import scope, as TF overloads ``name``
             for field in ("filename_tensor_name", "save_tensor_name", "restore_op_name"):
@@ -224,14 +239,29 @@ class Saver:
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
             os.makedirs(save_dir, exist_ok=True)  # TF raises here instead
+        if self._background is not None:  # snapshot now; write and commit in a thread
+            return self._background.save(
+                sess, checkpoint_file, save_dir, latest_filename, meta_graph_suffix,
+                write_meta_graph, write_state, strip_default_attrs, save_debug_info,
+            )  # fmt: skip
         path = None if self._is_empty else self._write_checkpoint(sess, checkpoint_file)
-        if write_meta_graph:
-            with sess.graph.as_default():
-                self._write_meta_graph(
-                    meta_path(checkpoint_file, meta_graph_suffix),
-                    strip_default_attrs,
-                    save_debug_info,
-                )
+        meta = self._meta_graph_def(sess, strip_default_attrs) if write_meta_graph else None
+        self._publish(path, checkpoint_file, save_dir, meta, latest_filename,
+                      meta_graph_suffix, write_state, save_debug_info)  # fmt: skip
+        return path
+
+    def _meta_graph_def(self, sess, strip_default_attrs):
+        with sess.graph.as_default():
+            return self.export_meta_graph(strip_default_attrs=strip_default_attrs)
+
+    def _publish(self, path, checkpoint_file, save_dir, meta_graph_def, latest_filename,
+                 meta_graph_suffix, write_state, save_debug_info) -> None:  # fmt: skip
+        """After the data and index: the ``.meta``, the digest, the state file, retention."""
+        if meta_graph_def is not None:
+            filename = meta_path(checkpoint_file, meta_graph_suffix)
+            write_meta_graph_file(meta_graph_def, filename, fsync=self._fsync)
+            if save_debug_info:  # rare: let the exporter write both files
+                self.export_meta_graph(filename, save_debug_info=True)
         if self._digest and path is not None and atomic.is_local(path):
             write_digest(path, fsync=self._fsync)  # .meta, .index, data: before the state
         if path is not None and write_state:
@@ -244,7 +274,16 @@ class Saver:
                 meta_graph_suffix=meta_graph_suffix,
                 fsync=self._fsync,
             )
-        return path
+
+    def wait(self, timeout=None) -> bool:
+        """``async_save``: block until the pending save is committed (True), or ``timeout``
+        seconds passed (False); raises that save's error. Returns True at once otherwise."""
+        return True if self._background is None else self._background.wait(timeout)
+
+    def close(self) -> None:
+        """Drain a pending background save (raising its error); call before closing the
+        session it uses. A no-op for synchronous savers."""
+        self.wait()
 
     def _checkpoint_file(self, sess, save_path, global_step, latest_filename) -> str:
         if global_step is None:
@@ -260,15 +299,19 @@ class Saver:
             return f"{save_path}-{global_step:08d}"
         return f"{save_path}-{global_step}"
 
-    def _write_checkpoint(self, sess, checkpoint_file: str) -> str:
-        feed_name = self.saver_def.filename_tensor_name
+    def _write_checkpoint(self, sess, checkpoint_file: str, save_op=None) -> str:
+        """Run the save op (``save_op``: ``(save tensor, filename tensor)``, by default the
+        SaverDef's) into a temporary prefix and commit it as ``checkpoint_file``."""
+        save_tensor, feed_name = save_op or (
+            self.saver_def.save_tensor_name, self.saver_def.filename_tensor_name
+        )  # fmt: skip
         if not atomic.is_local(checkpoint_file):
-            return as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: checkpoint_file}))
+            return as_str(sess.run(save_tensor, {feed_name: checkpoint_file}))
         atomic.remove_stale(os.path.dirname(checkpoint_file))
         temp = atomic.temp_prefix(checkpoint_file)
         try:
             with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
-                written = as_str(sess.run(self.saver_def.save_tensor_name, {feed_name: temp}))
+                written = as_str(sess.run(save_tensor, {feed_name: temp}))
             atomic.commit(temp, checkpoint_file, fsync=self._fsync)
         except BaseException:
             atomic.abandon(temp)
@@ -279,14 +322,6 @@ class Saver:
         if written.startswith(temp):
             return checkpoint_file + written[len(temp) :]
         return checkpoint_file
-
-    def _write_meta_graph(self, filename, strip_default_attrs, save_debug_info) -> None:
-        meta_graph_def = self.export_meta_graph(strip_default_attrs=strip_default_attrs)
-        write_meta_graph_file(meta_graph_def, filename, fsync=self._fsync)
-        if save_debug_info:  # rare: let the exporter write both files
-            self.export_meta_graph(
-                filename, strip_default_attrs=strip_default_attrs, save_debug_info=True
-            )
 
     # -- restore -------------------------------------------------------------------
 
@@ -307,6 +342,7 @@ class Saver:
         """
         if self._is_empty:
             return
+        self.wait()  # an async save in flight: restore what it commits, never a half
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
         save_path = local_path(as_str(save_path))
@@ -381,9 +417,12 @@ class Saver:
     ):
         """Exports the default graph with this Saver's ``SaverDef`` (atomic write)."""
         graph = tf.compat.v1.get_default_graph()
+        graph_def = graph.as_graph_def(add_shapes=True)
+        if self._background is not None:
+            graph_def = self._background.without_snapshot(graph_def)
         return export_meta_graph(
             filename=filename,
-            graph_def=graph.as_graph_def(add_shapes=True),
+            graph_def=graph_def,
             saver_def=self.saver_def,
             collection_list=collection_list,
             as_text=as_text,

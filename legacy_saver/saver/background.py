@@ -1,0 +1,230 @@
+"""Saves that do not stop training: ``Saver(async_save=True)`` in graph mode.
+
+A save has two parts:
+
+1. **Snapshot** (``save()`` blocks for this only): one ``session.run`` copies every saved
+   tensor (each slice of a partitioned variable) into a *shadow* variable on the host. The
+   shadows are created once, when the Saver is built, so every save copies into the same
+   buffers: a steady-state save allocates nothing and faults no fresh pages (on these
+   machines a fresh 2 GB allocation costs seconds; a copy into existing memory a fraction
+   of that). They are reference variables filled by ``Assign``, which copies into the
+   shadow's buffer once it is initialized (and never adopts the source's buffer: a
+   resource variable filled by ``AssignVariableOp`` from a reference variable would alias
+   it, and training would change the snapshot).
+2. **Write and commit** (a background thread): the shadow save op, which is the
+   synchronous save op's very structure (``builder.add_save_ops`` /
+   ``add_sharded_save_ops``: the same ``SaveV2`` kernel, keys, slice specs and shards) fed
+   from the shadows, writes the checkpoint under a temporary prefix; then the usual commit
+   order follows: data and index renamed into place (``atomic``), the ``.meta`` (serialized
+   at ``save()`` time), the digest, the state file, retention. The files are therefore
+   bitwise identical to a synchronous save of the same values.
+
+Guarantees: the checkpoint holds the values at the moment ``save()`` ran (training steps
+after it change the variables, never the shadows); at most one write is in flight (the
+next ``save()`` waits for it); nothing reaches the state file before its files are
+complete; ``restore()`` and this package's ``latest_checkpoint``/``get_checkpoint_state``
+of that directory wait for a pending write; an error in the background is raised by the
+next ``save()``, ``wait()`` or ``close()`` and never lost; at interpreter exit pending
+writes are drained, for at most ``EXIT_TIMEOUT_S`` each, with a log line either way.
+
+The session must stay open until the write is done: call ``saver.wait()`` (or
+``close()``) before closing it (``AsyncCheckpointSaverHook`` does this for
+``MonitoredTrainingSession``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+from tensorflow.python.training.saving import saveable_object_util
+
+from ..bundle import pending
+from .builder import BuiltSaver, SaveGroup, add_save_ops, add_sharded_save_ops
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_SCOPE = "async_snapshot"  # name scope of the shadows; left out of exported graphs
+EXIT_TIMEOUT_S = 600.0  # at interpreter exit, wait this long for each pending write
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The ops an async Saver adds: copy into the shadows, and save from them."""
+
+    scope: str  # the name scope holding every node below (stripped from exports)
+    copy_op: Any  # run to take the snapshot
+    filename: Any  # feed the (temporary) prefix here
+    save_tensor: Any  # run to write the shadows' checkpoint; its value is the prefix
+
+
+def build_snapshot(built: BuiltSaver, sharded: bool) -> Snapshot:
+    """Adds shadows of every tensor ``built``'s save op writes, and a save op over them."""
+    with tf.compat.v1.name_scope(SNAPSHOT_SCOPE) as scope:
+        filename = tf.compat.v1.placeholder(tf.string, shape=(), name="filename")
+        copies, shadow_groups = [], []
+        for i, group in enumerate(built.groups):
+            with tf.device(saveable_object_util.set_cpu0(group.device) if sharded else "/cpu:0"):
+                handles = [_shadow(t, f"shadow_{i}_{j}") for j, t in enumerate(group.tensors)]
+                copies += [
+                    tf.raw_ops.Assign(ref=h, value=t, validate_shape=False, use_locking=True)
+                    for h, t in zip(handles, group.tensors, strict=True)
+                ]
+            shadow_groups.append((group, handles))
+        copy_op = tf.group(*copies, name="copy")
+        if sharded:
+            inputs = [(g.device, _reader(g, handles)) for g, handles in shadow_groups]
+            save_tensor, _ = add_sharded_save_ops(filename, inputs)
+        else:
+            group, handles = shadow_groups[0]
+            save_tensor = add_save_ops(filename, SaveGroup("", *_reader(group, handles)()))
+    return Snapshot(scope.rstrip("/"), copy_op, filename, save_tensor)
+
+
+def _shadow(tensor: Any, name: str) -> Any:
+    graph = tf.compat.v1.get_default_graph()
+    unique = graph.unique_name(name, mark_as_used=False)
+    return tf.raw_ops.VariableV2(
+        shape=tensor.shape, dtype=tensor.dtype.base_dtype, shared_name=unique, name=name
+    )
+
+
+def _reader(group: SaveGroup, handles: list[Any]) -> Callable[[], tuple[Any, Any, Any]]:
+    """A thunk of ``(names, slices, tensors)`` reading the shadows (called in the shard's
+    device scope by the builder, as for the real tensors)."""
+
+    def inputs() -> tuple[Any, Any, Any]:
+        return group.names, group.slices, tuple(handles)  # SaveV2 reads the refs
+
+    return inputs
+
+
+class BackgroundWriter:
+    """At most one background write at a time, its error kept for the next caller."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._directory: str | None = None
+        self._lock = threading.Lock()
+        _LIVE.add(self)
+
+    @property
+    def pending(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def start(self, directory: str, work: Callable[[], None]) -> None:
+        """Runs ``work`` in a thread (after the previous write finished; call ``wait``)."""
+        with self._lock:
+            if self.pending:
+                raise RuntimeError("a background save is still running; call wait() first")
+            self._directory = os.path.realpath(directory or ".")
+            thread = threading.Thread(
+                target=self._run, args=(work,), name="legacy-saver-async-save", daemon=True
+            )
+            self._thread = thread
+            pending.register(self._directory, self)
+            thread.start()
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - kept and re-raised to the caller
+            self._error = error
+            log.error("legacy_saver: background save failed (raised by the next save(), "
+                      "wait() or close()): %s", error)  # fmt: skip
+        finally:
+            if self._directory is not None:
+                pending.unregister(self._directory, self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Blocks until the pending write is committed (True) or ``timeout`` passes
+        (False); raises the write's error once. The writer thread itself never waits."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        return True
+
+    # the ``pending`` registry's protocol: readers of the state file wait for us
+    def __call__(self) -> None:
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+
+_LIVE: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    for writer in list(_LIVE):
+        if not writer.pending:
+            continue
+        log.warning("legacy_saver: waiting up to %.0f s for a background save to finish",
+                    EXIT_TIMEOUT_S)  # fmt: skip
+        try:
+            done = writer.wait(EXIT_TIMEOUT_S)
+        except BaseException as error:  # noqa: BLE001 - exiting: report, do not raise
+            log.error("legacy_saver: the last background save failed: %s", error)
+            continue
+        if not done:
+            log.error("legacy_saver: a background save did not finish in %.0f s; the "
+                      "previous checkpoint stays the latest", EXIT_TIMEOUT_S)  # fmt: skip
+
+
+class AsyncSaves:
+    """The async half of one ``Saver``: its snapshot ops and its background writer."""
+
+    def __init__(self, saver: Any, built: BuiltSaver) -> None:
+        self._saver = saver
+        self.snapshot = build_snapshot(built, saver._options.sharded)
+        self._writer = BackgroundWriter()
+
+    def save(
+        self, sess: Any, checkpoint_file: str, save_dir: str, latest_filename: str,
+        meta_graph_suffix: str, write_meta_graph: bool, write_state: bool,
+        strip_default_attrs: bool, save_debug_info: bool,
+    ) -> str:  # fmt: skip
+        """Wait for the previous write, snapshot, hand the rest to the thread; the prefix."""
+        saver = self._saver
+        self._writer.wait()  # at most one in flight; its error surfaces here
+        sess.run(self.snapshot.copy_op)
+        meta = saver._meta_graph_def(sess, strip_default_attrs) if write_meta_graph else None
+        op = (self.snapshot.save_tensor, self.snapshot.filename)
+
+        def write_and_commit() -> None:
+            path = saver._write_checkpoint(sess, checkpoint_file, save_op=op)
+            saver._publish(path, checkpoint_file, save_dir, meta, latest_filename,
+                           meta_graph_suffix, write_state, save_debug_info)  # fmt: skip
+
+        self._writer.start(save_dir, write_and_commit)
+        return checkpoint_file
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._writer.wait(timeout)
+
+    def without_snapshot(self, graph_def: Any) -> Any:
+        """``graph_def`` without the shadow nodes: the exported graph is the one a
+        synchronous Saver exports."""
+        prefix = self.snapshot.scope + "/"
+        kept = [n for n in graph_def.node if not n.name.startswith(prefix)]
+        if len(kept) == len(graph_def.node):
+            return graph_def
+        out = type(graph_def)()
+        out.CopyFrom(graph_def)
+        del out.node[:]
+        out.node.extend(kept)
+        return out
