@@ -161,7 +161,7 @@ def test_scheduler_lost_is_a_clear_error_and_resume_finishes(realdata, s3, tmp_p
 
 def test_bucket_to_bucket_through_the_cluster_reads_no_tensor_bytes_here(
     realdata,
-    s3,
+    s3,  # noqa: F811
     cluster,
     tmp_path,
     capsys,

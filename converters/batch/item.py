@@ -106,6 +106,10 @@ def convert_item(job: Job) -> Outcome:
     if item.problem:
         return ended("failed", item.problem)
     try:
+        streamed = _streamed(job)
+        if streamed is not None:
+            action, outputs, report = streamed
+            return ended("done", None, outputs, report)
         with tempfile.TemporaryDirectory(prefix="legacy-ckpt-") as tmp:
             src = _local_source(job, tmp)
             dst, remote = _local_destination(job, tmp)
@@ -118,6 +122,44 @@ def convert_item(job: Job) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop the batch
         return ended("failed", _reason(exc, job))
     return ended("done", None, outputs, report)
+
+
+def _streamed(job: Job) -> tuple[str, tuple[str, ...], dict[str, Any]] | None:
+    """URL to URL: convert without a local copy (``stream``); None when the item
+    needs one (V1 and the like) or either side is local."""
+    from .stream import NotStreamable, stream_item
+
+    item = job.item
+    if not (transfer.is_url(job.src_root) and transfer.is_url(job.dst_root)) or item.kind == "v1":
+        return None
+    src, dst = f"{job.src_root.rstrip('/')}/{item.rel}", f"{job.dst_root.rstrip('/')}/{item.rel}"
+    fs, root = transfer.fs_for(job.dst_root)
+    remote = f"{root.rstrip('/')}/{item.rel}"
+    if not (job.may_replace or job.options.overwrite) and fs.exists(remote + ".index"):
+        raise CheckpointExistsError(f"{dst}.index exists and this batch did not write it; "
+                                    "pass --overwrite to replace it")  # fmt: skip
+    with load_checkpoint(src) as reader:
+        action = choose_action_for(reader, job.options.to)
+    try:
+        report = stream_item(src, dst, action, job.options)
+    except NotStreamable:
+        return None
+    src_fs, src_inner = transfer.fs_for(job.src_root)
+    base = src_inner.rstrip("/")
+    companions = [f.rel for f in ([item.meta] if item.meta else [])] + [f.rel for f in item.extras]
+    for rel in companions:  # small files: one GET, one PUT each
+        fs.pipe_file(f"{root.rstrip('/')}/{rel}", src_fs.cat_file(f"{base}/{rel}"))
+    directory = remote.rsplit("/", 1)[0]
+    fs.invalidate_cache(directory)
+    outputs = sorted(str(p)[len(root.rstrip("/")) + 1 :] for p in fs.ls(directory, detail=False)
+                     if _output_of(str(p), remote))  # fmt: skip
+    return action, tuple(companions + [o for o in outputs if o not in companions]), report
+
+
+def _output_of(path: str, prefix: str) -> bool:
+    from legacy_saver.bundle.naming import checkpoint_prefix_of
+
+    return checkpoint_prefix_of(path) == prefix
 
 
 def _reason(exc: BaseException, job: Job) -> str:
@@ -190,7 +232,12 @@ def _root_of(prefix: str, rel: str) -> str:
 def choose_action(src: str, to: str) -> str:
     """The library function (or ``"copy"``) for source ``src`` and target ``to``."""
     with load_checkpoint(src) as reader:
-        object_based, version = reader.is_object_based, reader.format_version
+        return choose_action_for(reader, to)
+
+
+def choose_action_for(reader: Any, to: str) -> str:
+    """``choose_action`` for an open reader."""
+    object_based, version = reader.is_object_based, reader.format_version
     if to == "tf2":
         return "copy" if object_based else "tf1_to_tf2"
     if to == "tf1":
