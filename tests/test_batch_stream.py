@@ -110,3 +110,18 @@ def test_bad_crc_or_broken_upload_publishes_no_index(realdata, tmp_path, memfs, 
     assert not memfs.exists("/dst/sharded/model.ckpt-1.index")
     leftovers = [p for p in memfs.find("/dst") if "/tf2/" in p or "/sharded/" in p]
     assert not leftovers, leftovers
+
+
+def test_convert_url_to_url_streams_too(realdata, tmp_path, memfs, capsys):
+    local_src = _tree(realdata, tmp_path / "src")
+    _upload(memfs, local_src, "/src")
+    src = "memory://src/sharded/model.ckpt-1"
+    assert main(["convert", src, "memory://out/model.ckpt-1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["report"]
+    assert "streamed between the stores (no local copy)" in report["notes"]
+    local = tmp_path / "local" / "model.ckpt-1"
+    assert main(["convert", str(local_src / "sharded" / "model.ckpt-1"), str(local)]) == 0
+    for f in sorted((tmp_path / "local").iterdir()):
+        assert memfs.cat_file(f"/out/{f.name}") == f.read_bytes(), f.name
+    assert main(["convert", src, "memory://out/model.ckpt-1"]) == 1  # never without --overwrite
+    assert "already exists" in capsys.readouterr().err

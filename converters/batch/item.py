@@ -144,6 +144,7 @@ def _streamed(job: Job) -> tuple[str, tuple[str, ...], dict[str, Any]] | None:
         report = stream_item(src, dst, action, job.options)
     except NotStreamable:
         return None
+    report.pop("plan", None)
     src_fs, src_inner = transfer.fs_for(job.src_root)
     base = src_inner.rstrip("/")
     companions = [f.rel for f in ([item.meta] if item.meta else [])] + [f.rel for f in item.extras]

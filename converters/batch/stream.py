@@ -54,6 +54,9 @@ class NotStreamable(Exception):
 def stream_item(src: str, dst: str, action: str, options: ConversionOptions) -> dict[str, Any]:
     """Convert (or copy) the checkpoint at URL ``src`` to URL ``dst``; a report dict.
 
+    The report of a conversion carries its ``plan`` (popped by the callers that
+    keep the report as JSON).
+
     Raises:
         NotStreamable: the item needs a local copy.
         CorruptCheckpointError: a tensor's bytes do not match its crc32c (nothing
@@ -182,7 +185,7 @@ def _convert(reader: Any, bundle: BundleReader, src: str, dst: str, action: str,
         record = encode_plan_record(action, the_plan, bytes(fs.cat_file(index_path(inner))))
         fs.pipe_file(plan_path(inner), record)
     return {"kind": action, "tensors": len(the_plan.actions), "bytes_copied": copied,
-            "bytes_reencoded": reencoded, "streamed": True}  # fmt: skip
+            "bytes_reencoded": reencoded, "streamed": True, "plan": the_plan}  # fmt: skip
 
 
 def _where(bundle: BundleReader, key: str) -> tuple[int, int]:
