@@ -120,7 +120,9 @@ def test_rewritten_source_with_restored_mtime_is_converted_again(tree, tmp_path,
     prefix = tree / "a" / "model.ckpt-1"
     files = [Path(f"{prefix}.index"), Path(f"{prefix}.data-00000-of-00001")]
     stamps = {f: (f.stat().st_atime_ns, f.stat().st_mtime_ns) for f in files}
-    write_ckpt(prefix, 5.0)  # same names, same sizes, new values
+    with BundleWriter(str(prefix), fsync=False, overwrite=True) as w:  # same names and sizes
+        w.add("dense/kernel", np.full((3, 2), 5.0, np.float32))
+        w.add("global_step", np.int64(7))
     for f, ns in stamps.items():
         os.utime(f, ns=ns)
     code, out = run_json(capsys, str(tree), str(dst))
@@ -354,3 +356,23 @@ def test_savedmodel_destination_loads_with_the_stock_tf1_loader(realdata, tmp_pa
             tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(model))
             y = sess.run("y:0", feed_dict={"x:0": np.array([[1.0], [2.0]], np.float32)})
         assert y.tolist() == [[2.5], [3.0]]
+
+
+def test_url_roots_are_compared_as_normalised_paths(capsys):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/roots/a/x/model.ckpt-1.index", b"not read")
+    for dst, says in (("memory://roots/a/", "is the source directory"),
+                      ("memory://roots/a/x/..", "is the source directory"),
+                      ("memory://roots", "contains the source directory")):  # fmt: skip
+        assert main(["batch", "memory://roots/a", dst, "--quiet", "--overwrite"]) == 1
+        assert says in capsys.readouterr().err, dst
+    assert fs.cat_file("/roots/a/x/model.ckpt-1.index") == b"not read"
+    fs.rm("/roots", recursive=True)
+
+
+def test_scheduler_needs_the_dask_engine(tree, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        main(["batch", str(tree), str(tmp_path / "dst"), "--scheduler", "tcp://127.0.0.1:1"])
+    assert exit_.value.code == 2

@@ -31,10 +31,11 @@ from legacy_saver.errors import CheckpointError
 
 from ..options import ConversionOptions
 from . import transfer
+from .choices import digest_fields
 from .discover import Discovery, Item, discover
 from .engines import open_engine
 from .guard import check_roots
-from .item import Job, Outcome, digest_fields
+from .item import Job, Outcome
 from .lock import DestinationLock
 from .manifest import DONE, FAILED, PARTIAL, REFUSED, Manifest, options_digest
 from .progress import Progress, Throughput

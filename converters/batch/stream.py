@@ -149,7 +149,7 @@ def _convert(reader: Any, bundle: BundleReader, src: str, dst: str, action: str,
     from converters.record import encode_plan_record
     from converters.rules import apply_transform
 
-    from .item import item_options
+    from .choices import item_options
 
     item = item_options(action, options)
     the_plan = api.plan(reader, item)

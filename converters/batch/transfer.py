@@ -56,8 +56,8 @@ def copy_regular(src: str, dst: str) -> None:
     """Copy regular file ``src`` to ``dst`` atomically (temporary, fsync, rename).
     ``src`` is opened without blocking and checked first (``walk.open_regular``):
     a FIFO or device raises ``NotRegularFileError`` instead of hanging."""
-    fd = open_regular(src)
     os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+    fd = open_regular(src)
     temp = temp_path(dst)
     try:
         with os.fdopen(fd, "rb") as fin, open(temp, "xb") as fout:
