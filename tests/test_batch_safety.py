@@ -376,3 +376,24 @@ def test_scheduler_needs_the_dask_engine(tree, tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main(["batch", str(tree), str(tmp_path / "dst"), "--scheduler", "tcp://127.0.0.1:1"])
     assert exit_.value.code == 2
+
+
+def test_a_bind_mount_of_the_source_is_the_source(tree, tmp_path, capsys):
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "--bind", str(tree), str(bind)],
+                                           capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("cannot bind-mount here (needs root and mount)")
+    try:
+        before = snapshot(tree)
+        for dst in (bind, bind / "a" / "..", bind.parent / "bind" / "b"):
+            code = main(["batch", str(tree), str(dst), "--quiet", "--overwrite", "-j", "1"])
+            err = capsys.readouterr().err
+            if dst.name == "b":  # DST inside the source, reached through the bind: skipped, safe
+                assert code == 0
+                continue
+            assert code == 1 and "is the source directory" in err, (dst, err)
+        after = snapshot(tree)
+        assert {k: after.get(k) for k in before} == before  # every source byte as it was
+    finally:
+        subprocess.run(["umount", str(bind)], check=False)
