@@ -14,9 +14,10 @@ import dataclasses
 import os
 import tempfile
 
+from legacy_saver.bundle.storage import storage_for
+from legacy_saver.bundle.writer import refuse_existing
 from legacy_saver.errors import CheckpointExistsError
 
-from ..destination import exists_message
 from ..options import ConversionOptions, TargetFormat
 from ..report import ConversionReport
 from . import transfer
@@ -55,8 +56,9 @@ def convert_any(src: str, dst: str, options: ConversionOptions) -> ConversionRep
             report = api.convert(local_src, transfer.local_path(dst), options)
             return dataclasses.replace(report, src=src, notes=report.notes + notes)
         fs, remote = transfer.fs_for(dst)
-        if not options.overwrite and fs.exists(remote + ".index"):
-            raise CheckpointExistsError(exists_message(dst))
+        if not options.overwrite:
+            storage, prefix = storage_for(dst)
+            refuse_existing(prefix, storage)  # BundleWriter's rule and wording
         local = os.path.join(tmp, "dst", os.path.basename(remote.rstrip("/")) or "ckpt")
         report = api.convert(local_src, local, options)
         if not options.dry_run:
