@@ -79,9 +79,9 @@ def _stream(src: str, dst: str, options: ConversionOptions) -> ConversionReport 
     if options.target is not None or options.link:
         return None
     start = time.perf_counter()
-    fs, remote = transfer.fs_for(dst)
-    if not options.overwrite and fs.exists(remote + ".index"):
-        raise CheckpointExistsError(exists_message(dst))
+    if not options.overwrite:
+        storage, prefix = storage_for(dst)
+        refuse_existing(prefix, storage)  # BundleWriter's rule and wording
     kind = {TargetFormat.TF2: "tf1_to_tf2", TargetFormat.TF1: "tf2_to_tf1"}.get(options.to)
     if kind is None:
         return None
