@@ -32,7 +32,7 @@ from legacy_saver.errors import CheckpointError
 from ..options import ConversionOptions
 from . import transfer
 from .choices import digest_fields
-from .discover import Discovery, Item, discover
+from .discover import MANIFEST_NAME, Discovery, Item, discover
 from .engines import open_engine
 from .guard import check_roots
 from .item import Job, Outcome
@@ -86,6 +86,8 @@ def run_batch(
         return _dry_run(src_root, dst_root, src_fs, src_path, dst_fs, dst_path, exclude,
                         options, resume, start, engine)  # fmt: skip
     with DestinationLock(dst_fs, dst_root, dst_path):
+        if is_local_fs(dst_fs):  # we hold the lock: a manifest temporary is a killed run's
+            transfer.remove_stale_temps(os.path.join(dst_path, MANIFEST_NAME))
         found = _storage(src_root, lambda: discover(src_fs, src_path, exclude=exclude))
         old = Manifest.load(dst_fs, dst_path)
         manifest = Manifest(dst_fs, dst_path, src_root, dict(old.items) if resume else {},
