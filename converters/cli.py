@@ -223,15 +223,19 @@ def cmd_scan(args: argparse.Namespace) -> Result:
 
 
 def cmd_batch(args: argparse.Namespace) -> Result:
-    from .batch import BatchOptions, format_summary, run_batch
+    from .batch import format_summary, run_batch
+    from .options import ConversionOptions
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j must be at least 1, got {args.jobs}")
-    options = BatchOptions(to=args.to, rules=args.rules, optimizer=args.optimizer, link=args.link,
-                           overwrite=args.overwrite)  # fmt: skip
+    if args.scheduler and args.engine != "dask":
+        raise UsageError("--scheduler applies to --engine dask only")
+    options = ConversionOptions(to=args.to, rules=args.rules, optimizer=args.optimizer,
+                                link=args.link, overwrite=args.overwrite)  # fmt: skip
     summary = run_batch(args.src_root, args.dst_root, options=options, jobs=args.jobs,
                         resume=args.resume, progress=not (args.quiet or args.json),
-                        dry_run=args.dry_run)  # fmt: skip
+                        dry_run=args.dry_run, engine=args.engine,
+                        scheduler=args.scheduler)  # fmt: skip
     return (0 if summary.ok else 1), summary.to_json(), format_summary(summary)
 
 
@@ -361,7 +365,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="worker processes (default: the number of CPUs)")  # fmt: skip
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip checkpoints the manifest records as done (default)")  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="where items run: local processes (default) or a Dask cluster "
+                   "(pip install 'legacy-saver[dask]')")  # fmt: skip
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="with --engine dask: the scheduler (tcp://HOST:PORT; default "
+                   "$DASK_SCHEDULER_ADDRESS, else a LocalCluster of -j workers)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--dry-run", action="store_true",
                    help="list what would be converted and skipped, write nothing")  # fmt: skip
     _conversion_flags(p)

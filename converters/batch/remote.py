@@ -40,6 +40,10 @@ def convert_any(src: str, dst: str, options: ConversionOptions) -> ConversionRep
         return api.convert(src, transfer.local_path(dst), options)
     if transfer.is_url(src) and transfer.is_url(dst) and src.rstrip("/") == dst.rstrip("/"):
         raise CheckpointExistsError(f"destination {dst} is the source checkpoint")
+    if transfer.is_url(src) and transfer.is_url(dst) and not options.dry_run:
+        streamed = _stream(src, dst, options)
+        if streamed is not None:
+            return streamed
     with tempfile.TemporaryDirectory(prefix="legacy-ckpt-") as tmp:
         local_src = src
         notes: tuple[str, ...] = ()
@@ -61,6 +65,40 @@ def convert_any(src: str, dst: str, options: ConversionOptions) -> ConversionRep
             outputs = transfer.checkpoint_outputs(local)
             transfer.upload(fs, [(p, remote + p[len(local) :]) for p in outputs])
     return dataclasses.replace(report, src=src, dst=dst, notes=report.notes + notes)
+
+
+def _stream(src: str, dst: str, options: ConversionOptions) -> ConversionReport | None:
+    """URL to URL without a local copy (``stream``); None when this conversion needs
+    one (a target model, a V1 source...)."""
+    import time
+
+    from legacy_saver.bundle import load_checkpoint
+
+    from .stream import NotStreamable, stream_item
+
+    if options.target is not None or options.link:
+        return None
+    start = time.perf_counter()
+    if not options.overwrite:
+        storage, prefix = storage_for(dst)
+        refuse_existing(prefix, storage)  # BundleWriter's rule and wording
+    kind = {TargetFormat.TF2: "tf1_to_tf2", TargetFormat.TF1: "tf2_to_tf1"}.get(options.to)
+    if kind is None:
+        return None
+    with load_checkpoint(src) as reader:  # refuses the wrong kind of source as convert does
+        from converters import api
+
+        api.plan(reader, options)
+        notes = tuple(reader.notes)
+    try:
+        report = stream_item(src, dst, kind, options)
+    except NotStreamable:
+        return None
+    return ConversionReport.from_plan(
+        kind, src, dst, report["plan"], bytes_copied=report["bytes_copied"],
+        bytes_reencoded=report["bytes_reencoded"], seconds=time.perf_counter() - start,
+        notes=notes + ("streamed between the stores (no local copy)",),
+    )  # fmt: skip
 
 
 def _fetch_checkpoint(url: str, directory: str) -> str:
