@@ -35,8 +35,10 @@ CHILD = {
     "structural": ("from converters.api import tf1_to_tf2", "tf1_to_tf2(SRC, DST)"),
     "structural-nofsync": (
         "from converters.api import plan_tf1_to_tf2; from converters.execute import execute; "
+        "from converters.options import ConversionOptions; "
         "from legacy_saver.bundle import load_checkpoint",
-        "r = load_checkpoint(SRC); execute(plan_tf1_to_tf2(r), r, DST, fsync=False)",
+        "r = load_checkpoint(SRC); "
+        "execute(plan_tf1_to_tf2(r), r, DST, ConversionOptions(fsync=False))",
     ),
     "link": ("from converters.api import tf1_to_tf2", "tf1_to_tf2(SRC, DST, link=True)"),
     "recipe": (  # tensorflow.org/guide/migrate/migrating_checkpoints: convert_tf1_to_tf2

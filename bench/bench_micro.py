@@ -114,7 +114,7 @@ def bench_restore() -> None:
             prefix = ours.save(sess, os.path.join(directory, "model.ckpt"), write_meta_graph=False)
             ours.restore(sess, prefix)
             stock.restore(sess, prefix)  # both restore subgraphs compiled
-            quick = ours._quick_check(ours._specs)  # noqa: SLF001
+            quick = ours._restorer.quick_check(ours._restorer.specs)  # noqa: SLF001
 
             def run(saver) -> None:
                 sess.run(

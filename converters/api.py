@@ -23,11 +23,12 @@ from legacy_saver.errors import CheckpointError, UnsupportedFeatureError
 from .destination import check_destination
 from .execute import execute
 from .flatten import plan_identity, plan_tf2_to_tf1
+from .object_graph import read_object_graph
 from .options import ConversionOptions, OptimizerMode, TargetFormat
 from .plan import Plan
 from .record import write_plan_record
 from .report import ConversionReport
-from .rules import Rule
+from .rules import Rule, RuleSet
 from .structural import plan_structural
 
 RulesArg = list[Rule] | tuple[Rule, ...] | str | os.PathLike[str] | None
@@ -49,6 +50,9 @@ def _options(**values: object) -> ConversionOptions:
 def plan(src: Source | CheckpointReader, options: ConversionOptions) -> Plan:
     """The plan ``convert(src, ..., options)`` would carry out (reads only the index,
     plus the target model's variables for a target conversion)."""
+    if options.to is TargetFormat.SAFETENSORS:
+        raise ValueError("plan() covers checkpoint formats; for safetensors use "
+                         "converters.safetensors.plan_safetensors")  # fmt: skip
     if isinstance(src, CheckpointReader):
         return _PLANNERS[options.to](src, options)
     with load_checkpoint(src) as reader:
@@ -65,6 +69,18 @@ def convert(src: Source, dst: Source, options: ConversionOptions) -> ConversionR
     """
     start = time.perf_counter()
     options.check()
+    if options.to in (TargetFormat.KERAS, TargetFormat.KERAS_HUB):  # converters.presets
+        from .presets.convert import convert as to_keras
+
+        return to_keras(src, dst, target=options.target, rules=options.resolved_rules(),
+                        format=options.to, partial=options.partial, dry_run=options.dry_run,
+                        overwrite=options.overwrite)  # fmt: skip
+    if options.to is TargetFormat.SAFETENSORS:  # its own planner and streaming writer
+        from .safetensors import to_safetensors
+
+        return to_safetensors(src, dst, rules=options.rules, optimizer=options.optimizer.value,
+                              dry_run=options.dry_run, overwrite=options.overwrite,
+                              fsync=options.fsync)  # fmt: skip
     with load_checkpoint(src) as reader:
         the_plan = _PLANNERS[options.to](reader, options)
         return _run(_KIND[options.to], reader, os.fspath(dst), the_plan, options, start)
@@ -85,13 +101,21 @@ def _plan_tf2(reader: CheckpointReader, options: ConversionOptions) -> Plan:
             f"conversion into a target model is not available in this build ({exc}); "
             "convert structurally (target=None) instead"
         ) from None
+    if isinstance(rules, RuleSet) and (rules.pairs or rules.fills):
+        from .pairing import layers_of, resolve
+
+        if rules.fills:
+            raise UnsupportedFeatureError(
+                "[[fill]] rules apply through converters.presets.convert (docs/presets.md)"
+            )
+        rules = resolve(rules, reader.keys(), layers_of(options.target))
     return plan_for_target(
         reader, options.target, rules=rules, optimizer=optimizer, partial=options.partial
     )
 
 
 def _plan_tf1(reader: CheckpointReader, options: ConversionOptions) -> Plan:
-    graph = reader.object_graph()
+    graph = read_object_graph(reader)
     if graph is None:
         raise CheckpointError(f"{reader.prefix} is name-based (no object graph); "
                               "it is already TF1-style")  # fmt: skip

@@ -33,14 +33,14 @@ def cmd_inspect(args: argparse.Namespace) -> Result:
         format_table,
         format_tensor,
         inspect_checkpoint,
+        tensor_preview,
         tensor_to_json,
-        tensor_value,
     )
 
     info = inspect_checkpoint(args.path)
     if args.tensor is None:
         return 0, {**info, "tensor": None}, format_table(info)
-    value = tensor_value(args.path, args.tensor)
+    value = tensor_preview(args.path, args.tensor)
     return (
         0,
         {**info, "tensor": tensor_to_json(args.tensor, value)},
@@ -59,6 +59,15 @@ def cmd_convert(args: argparse.Namespace) -> Result:
     from .batch.remote import convert_any
     from .options import ConversionOptions
 
+    if args.format == "safetensors" or (args.format is None and args.dst.endswith(".safetensors")):
+        return _convert_safetensors(args)
+    for name in ("layout", "shard_size"):
+        if getattr(args, name) is not None:
+            raise UsageError(f"--{name.replace('_', '-')} applies to --format safetensors only")
+    if args.strict:
+        raise UsageError("--strict applies to --format safetensors only")
+    if args.preset or args.format or args.ema or args.option or args.dst.endswith(".weights.h5"):
+        return _convert_preset(args)
     options = ConversionOptions(
         to=args.to, rules=args.rules, optimizer=args.optimizer, target=args.target,
         link=args.link, partial=args.partial, dry_run=args.dry_run, overwrite=args.overwrite,
@@ -71,6 +80,105 @@ def cmd_convert(args: argparse.Namespace) -> Result:
     payload = {"schema": "legacy-ckpt/convert/1", "to": args.to, "src": args.src, "dst": args.dst,
                "dry_run": args.dry_run, "report": report.to_dict()}  # fmt: skip
     return 0, payload, report.summary()
+
+
+def _convert_preset(args: argparse.Namespace) -> Result:
+    """``convert --preset/--format/--ema``: converters.presets.convert (docs/presets.md)."""
+    from .presets import convert
+
+    if args.to != "tf2" or args.link or args.optimizer != "keep":
+        raise UsageError("--preset/--format/--ema convert TF1 checkpoints into a model's "
+                         "weights (--to tf2, no --link, no --optimizer)")  # fmt: skip
+    report = convert(
+        args.src, args.dst, preset=args.preset, format=args.format, rules=args.rules,
+        target=_load_target(args.target) if args.target else None,
+        options=_options(args.option), ema=args.ema, partial=args.partial,
+        dry_run=args.dry_run, overwrite=args.overwrite,
+    )  # fmt: skip
+    payload = {"schema": "legacy-ckpt/convert/1", "to": report.kind.removeprefix("tf1_to_"),
+               "src": args.src, "dst": args.dst, "dry_run": args.dry_run,
+               "preset": args.preset, "format": args.format,
+               "report": report.to_dict()}  # fmt: skip
+    return 0, payload, report.summary()
+
+
+def _options(pairs: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` strings -> options; VALUE is a Python literal (1, 0.25,
+    (96, 96, 3), None, True) or else a string."""
+    import ast
+
+    out: dict[str, object] = {}
+    for pair in pairs or ():
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {pair!r}: expected KEY=VALUE, e.g. alpha=0.25")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
+def cmd_presets(args: argparse.Namespace) -> Result:
+    from .presets import list_presets
+    from .presets.registry import detect
+
+    if args.detect:
+        from legacy_saver.bundle import load_checkpoint
+
+        with load_checkpoint(args.detect) as reader:
+            found = detect(reader)
+        payload = {"schema": "legacy-ckpt/presets-detect/1", "src": args.detect,
+                   "preset": found.preset.name if found.preset else None,
+                   "options": dict(found.options), "reason": found.reason}  # fmt: skip
+        if found.preset is None:
+            return 1, payload, f"{args.detect}: {found.reason}"
+        opts = ", ".join(f"{k}={v!r}" for k, v in found.options.items())
+        return 0, payload, f"{args.detect}: {found.preset.name}" + (f" ({opts})" if opts else "")
+    rows = [p.describe() for p in list_presets()]
+    width = max(len(r["name"]) for r in rows)
+    text = "\n".join(f"{r['name'].ljust(width)}  {r['target']}" for r in rows)
+    return 0, {"schema": "legacy-ckpt/presets/1", "presets": rows}, text
+
+
+def _convert_safetensors(args: argparse.Namespace) -> Result:
+    from .safetensors import to_safetensors
+
+    for name in ("target", "partial", "link"):
+        if getattr(args, name):
+            raise UsageError(f"--{name} does not apply to --format safetensors")
+    if args.to != "tf2":
+        raise UsageError("--to does not apply to --format safetensors (the source's kind is "
+                         "detected)")  # fmt: skip
+    report = to_safetensors(
+        args.src, args.dst, rules=args.rules, preset=args.preset, layout=args.layout,
+        optimizer=args.optimizer, shard_bytes=_size(args.shard_size), overwrite=args.overwrite,
+        strict=args.strict, dry_run=args.dry_run,
+    )  # fmt: skip
+    payload = {"schema": "legacy-ckpt/convert/1", "to": "safetensors", "src": args.src,
+               "dst": args.dst, "dry_run": args.dry_run, "report": report.to_dict()}  # fmt: skip
+    return 0, payload, report.summary()
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}  # fmt: skip
+
+
+def _size(text: str | None) -> int | None:
+    """``5GB`` (10**9, as Hugging Face's max_shard_size), ``2GiB``, ``1000000`` -> bytes."""
+    if text is None:
+        return None
+    number = text.strip().upper().rstrip("BIKMGT") or "0"
+    unit = text.strip().upper()[len(number) :]
+    try:
+        value = float(number) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise UsageError(
+            f"--shard-size {text!r}: expected e.g. 5GB, 500MiB or a byte count"
+        ) from None
+    if value < 1:
+        raise UsageError(f"--shard-size {text!r} must be at least one byte")
+    return int(value)
 
 
 def _load_target(spec: str) -> object:
@@ -115,15 +223,19 @@ def cmd_scan(args: argparse.Namespace) -> Result:
 
 
 def cmd_batch(args: argparse.Namespace) -> Result:
-    from .batch import BatchOptions, format_summary, run_batch
+    from .batch import format_summary, run_batch
+    from .options import ConversionOptions
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j must be at least 1, got {args.jobs}")
-    options = BatchOptions(to=args.to, rules=args.rules, optimizer=args.optimizer, link=args.link,
-                           overwrite=args.overwrite)  # fmt: skip
+    if args.scheduler and args.engine != "dask":
+        raise UsageError("--scheduler applies to --engine dask only")
+    options = ConversionOptions(to=args.to, rules=args.rules, optimizer=args.optimizer,
+                                link=args.link, overwrite=args.overwrite)  # fmt: skip
     summary = run_batch(args.src_root, args.dst_root, options=options, jobs=args.jobs,
                         resume=args.resume, progress=not (args.quiet or args.json),
-                        dry_run=args.dry_run)  # fmt: skip
+                        dry_run=args.dry_run, engine=args.engine,
+                        scheduler=args.scheduler)  # fmt: skip
     return (0 if summary.ok else 1), summary.to_json(), format_summary(summary)
 
 
@@ -195,6 +307,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--partial", action="store_true",
                    help="with --target: allow target variables without a source")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
+    p.add_argument("--preset", metavar="NAME",
+                   help="a preset (legacy-ckpt presets) or 'auto'; with safetensors, named "
+                   "rules such as bert-hf")  # fmt: skip
+    p.add_argument("--format", choices=("tf2", "keras", "keras-hub", "safetensors"),
+                   help="output: tf2 checkpoint, keras .weights.h5, keras-hub preset, or "
+                   "safetensors (default: from DST's suffix: .weights.h5 keras, .safetensors "
+                   "safetensors, else the --to checkpoint)")  # fmt: skip
+    p.add_argument("--ema", action="store_true",
+                   help="use ExponentialMovingAverage shadows for their variables")  # fmt: skip
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a preset option, e.g. --option alpha=0.25 (repeatable)")  # fmt: skip
+    p.add_argument("--layout", choices=("tf", "torch"), default=None,
+                   help="safetensors: tf keeps names and layouts, torch writes torch.nn "
+                   "names and layouts (default: the preset's, else tf)")  # fmt: skip
+    p.add_argument("--shard-size", metavar="SIZE",
+                   help="safetensors: at most SIZE per file (5GB, 500MiB), Hugging Face "
+                   "sharding with model.safetensors.index.json")  # fmt: skip
+    p.add_argument("--strict", action="store_true",
+                   help="safetensors: fail instead of dropping tensors it cannot hold")  # fmt: skip
+    p = _add(
+        sub,
+        "presets",
+        cmd_presets,
+        "list the model presets, or say which one a checkpoint fits",
+        "legacy-ckpt presets --detect inception_v3.ckpt",
+    )
+    p.add_argument("--detect", metavar="SRC", help="the checkpoint to recognise")
     p = _add(
         sub,
         "verify",
@@ -226,7 +365,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="worker processes (default: the number of CPUs)")  # fmt: skip
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip checkpoints the manifest records as done (default)")  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="where items run: local processes (default) or a Dask cluster "
+                   "(pip install 'legacy-saver[dask]')")  # fmt: skip
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="with --engine dask: the scheduler (tcp://HOST:PORT; default "
+                   "$DASK_SCHEDULER_ADDRESS, else a LocalCluster of -j workers)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--dry-run", action="store_true",
                    help="list what would be converted and skipped, write nothing")  # fmt: skip
     _conversion_flags(p)

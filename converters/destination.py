@@ -12,30 +12,22 @@ Two rules, both checked before anything is planned onto disk:
   (Destination *data shards* may share an inode with the source's: that is
   what ``link=True`` makes, and every write replaces a name by rename, so the
   shared file itself is never modified.)
-* **Never an existing checkpoint without ``overwrite``**: ``CheckpointExistsError``.
+* **Never an existing checkpoint without ``overwrite``**: ``CheckpointExistsError``,
+  by the rule ``BundleWriter`` itself applies (``writer.refuse_existing``), checked
+  here before planning so a dry run says it too.
 
 URLs (``s3://``...) have no inode; they are compared as normalized text.
 """
 
 from __future__ import annotations
 
-import os
-
 from legacy_saver.bundle import CheckpointReader
 from legacy_saver.bundle.aliasing import find_same_file, same_path
 from legacy_saver.bundle.files import files_of
 from legacy_saver.bundle.naming import index_path, is_url, local_path, meta_path
+from legacy_saver.bundle.storage import storage_for
+from legacy_saver.bundle.writer import refuse_existing
 from legacy_saver.errors import CheckpointExistsError
-
-
-def exists_message(dst: str) -> str:
-    """The one wording of "the destination exists" (also used by batch and the CLI)."""
-    return f"{index_path(dst)} already exists; pass overwrite=True (--overwrite) to replace it"
-
-
-def destination_exists(dst: str) -> bool:
-    """Whether a checkpoint (V2 index, or a V1 file) already stands at ``dst``."""
-    return os.path.exists(index_path(dst)) or os.path.isfile(dst)
 
 
 def source_files(reader: CheckpointReader) -> list[str]:
@@ -69,7 +61,9 @@ def check_not_source(reader: CheckpointReader, dst: str) -> None:
 
 
 def check_destination(reader: CheckpointReader, dst: str, *, overwrite: bool) -> None:
-    """Refuse ``dst`` when it is the source (always) or exists (unless ``overwrite``)."""
+    """Refuse ``dst`` when it is the source (always) or holds a checkpoint (unless
+    ``overwrite``: ``BundleWriter``'s own rule and wording, ``writer.refuse_existing``)."""
     check_not_source(reader, dst)
-    if not overwrite and not is_url(dst) and destination_exists(local_path(dst)):
-        raise CheckpointExistsError(exists_message(local_path(dst)))
+    if not overwrite:
+        storage, prefix = storage_for(dst)
+        refuse_existing(prefix, storage)

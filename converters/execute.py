@@ -14,17 +14,19 @@ and writes a checkpoint.
   in its shard. It is written by ``BundleWriter``: temporary names, index last,
   so a failed conversion leaves no checkpoint behind.
 * ``link=True`` with a plan of identity copies only: the source data shards are
-  hard-linked under the destination's names (falling back to a copy, with a
-  note, where linking fails) and only a new index is written, pointing at the
-  same offsets, plus one small extra shard for new tensors (the object graph).
+  hard-linked (falling back to a copy, with a note, where linking fails) and
+  only a new index is written, pointing at the same offsets, plus one small
+  extra shard for new tensors (the object graph); all of it under a temporary
+  prefix, then published as the destination in one switch, as
+  ``BundleWriter`` publishes (``bundle.publish``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 import numpy as np
 
@@ -32,7 +34,9 @@ from legacy_saver.bundle import BundleWriter, CheckpointReader, DType
 from legacy_saver.bundle.coding import unmask_crc
 from legacy_saver.bundle.entry import BundleEntry
 from legacy_saver.bundle.fileio import copy_file_atomic
+from legacy_saver.bundle.files import files_of
 from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY, data_path, index_path, temp_path
+from legacy_saver.bundle.publish import publish_prefix
 from legacy_saver.bundle.writer import write_index
 from legacy_saver.errors import CorruptCheckpointError
 
@@ -136,21 +140,18 @@ class _Copier:
 
     def __init__(self, reader: CheckpointReader) -> None:
         self.reader = reader
-        self.files: dict[int, BinaryIO] = {}
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc-check")
         self.checks: list[Future[None]] = []
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-        for f in self.files.values():
-            f.close()
 
     def write(self, writer: BundleWriter, action: Action, result: ExecuteResult) -> None:
         bundle = self.reader.bundle
         entry = bundle.entry(action.src) if bundle is not None else None
         if entry is not None and bundle is not None and _copyable(entry, bundle, action):
             shard = entry.shard_id if entry.shard_id < writer.num_shards else 0
-            source = self._source(entry.shard_id, bundle.locate(entry))  # bounds checked
+            source = bundle.open_data(entry)  # bounds checked; the reader's own handle
             written = writer.add_copy(
                 action.dst,
                 entry.dtype_enum,
@@ -173,12 +174,6 @@ class _Copier:
         for check in self.checks:
             check.result()
 
-    def _source(self, shard: int, path: str) -> BinaryIO:
-        f = self.files.get(shard)
-        if f is None:
-            f = self.files[shard] = open(path, "rb", buffering=0)  # noqa: SIM115
-        return f
-
     def _check(self, writer: BundleWriter, written: BundleEntry, source: BundleEntry) -> None:
         if writer.written_crc32c(written) != unmask_crc(source.crc32c):
             path = self.reader.bundle.data_file(source.shard_id)  # type: ignore[union-attr]
@@ -188,6 +183,10 @@ class _Copier:
 def _link(
     plan: Plan, reader: CheckpointReader, dst: str, result: ExecuteResult, fsync: bool
 ) -> None:
+    """Build the linked checkpoint under a temporary prefix beside ``dst`` (source shards
+    hard-linked, an extra shard for new tensors, a new index), then publish it as ``dst``
+    in one switch (``bundle.publish``: the old checkpoint at ``dst``, if any, stays whole
+    until the new index lands, and its files are never written through)."""
     bundle = reader.bundle
     assert bundle is not None  # checked by can_link
     n = bundle.num_shards
@@ -196,30 +195,35 @@ def _link(
     directory = os.path.dirname(dst)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    entries: dict[str, BundleEntry] = {}
-    if extras:  # the new tensors go to one extra shard, written by BundleWriter
-        tmp = temp_path(dst)
-        with BundleWriter(tmp, fsync=fsync) as writer:
-            for key, value in extras.items():
-                writer.add(key, value)
-        with CheckpointReader(tmp) as extra_reader:
-            for key in extras:
-                e = extra_reader.bundle.entry(key)  # type: ignore[union-attr]
-                entries[key] = BundleEntry(
-                    key, e.dtype_enum, e.shape, n, e.offset, e.size, e.crc32c
-                )
-        os.remove(index_path(tmp))
-        os.replace(data_path(tmp, 0, 1), data_path(dst, n, total))
-    for action in plan.actions:
-        e = bundle.entry(action.src)
-        entries[action.dst] = BundleEntry(
-            action.dst, e.dtype_enum, e.shape, e.shard_id, e.offset, e.size, e.crc32c
-        )
-    if os.path.exists(index_path(dst)):
-        os.remove(index_path(dst))
-    for shard in range(n):
-        _link_or_copy(bundle.data_file(shard), data_path(dst, shard, total), result, fsync)
-    write_index(dst, total, entries, fsync=fsync)
+    staged = temp_path(dst)  # every file first goes under this prefix
+    part = temp_path(dst)  # the extra shard's own writer
+    try:
+        entries: dict[str, BundleEntry] = {}
+        if extras:  # the new tensors go to one extra shard, written by BundleWriter
+            with BundleWriter(part, fsync=fsync) as writer:
+                for key, value in extras.items():
+                    writer.add(key, value)
+            with CheckpointReader(part) as extra_reader:
+                for key in extras:
+                    e = extra_reader.bundle.entry(key)  # type: ignore[union-attr]
+                    entries[key] = BundleEntry(
+                        key, e.dtype_enum, e.shape, n, e.offset, e.size, e.crc32c
+                    )
+            os.remove(index_path(part))
+            os.replace(data_path(part, 0, 1), data_path(staged, n, total))
+        for action in plan.actions:
+            e = bundle.entry(action.src)
+            entries[action.dst] = BundleEntry(
+                action.dst, e.dtype_enum, e.shape, e.shard_id, e.offset, e.size, e.crc32c
+            )
+        for shard in range(n):
+            _link_or_copy(bundle.data_file(shard), data_path(staged, shard, total), result, fsync)
+        write_index(staged, total, entries, fsync=fsync)
+        publish_prefix(staged, dst, fsync=fsync)
+    finally:  # whatever publish did not take is a leftover of this write
+        for path in files_of(staged) + files_of(part):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
     result.bytes_copied = (
         sum(e.size for e in entries.values() if e.shard_id < n) if result.notes else 0
     )

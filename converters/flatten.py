@@ -61,7 +61,8 @@ def plan_tf2_to_tf1(
     ``graph`` (a ``TrackableObjectGraph``) and stored ``keys``."""
     if optimizer not in ("keep", "drop"):
         raise ValueError(f"optimizer must be 'keep' or 'drop', got {optimizer!r}")
-    attrs = [a for a in parse_object_graph(graph) if a.key in set(keys)]
+    stored = set(keys)
+    attrs = [a for a in parse_object_graph(graph) if a.key in stored]
     named = tf1_names(attrs)
     plan = Plan()
     owner: dict[str, str] = {}

@@ -1,163 +1,38 @@
-"""What is in a checkpoint: ``legacy-ckpt inspect`` as a library function.
+"""``legacy-ckpt inspect`` for people: the table and the tensor printout.
 
-``inspect_checkpoint`` reads only the metadata: the ``.index`` of a V2
-checkpoint (its data shards are only sized, never read), the small table of a
-V1 file. That is why inspecting a checkpoint in an ``s3://`` bucket fetches a
-few kilobytes however large the checkpoint is. ``tensor_value`` reads one
-tensor on request. Nothing here imports TensorFlow.
+The library functions live in the format layer (``legacy_saver.bundle.inspect``) and
+are re-exported here, so ``converters.inspect.inspect_checkpoint`` keeps working.
 """
 
 from __future__ import annotations
 
-import math
-import os
 from typing import Any
 
 import numpy as np
 
-from legacy_saver.bundle import CheckpointReader, DType, load_checkpoint
-from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY
+from legacy_saver.bundle.inspect import (
+    JSON_VALUE_MAX_ELEMENTS,
+    SCHEMA,
+    TensorPreview,
+    inspect_checkpoint,
+    tensor_preview,
+    tensor_to_json,
+    tensor_value,
+)
 
-SCHEMA = "legacy-ckpt/inspect/1"
-JSON_VALUE_MAX_ELEMENTS = 1000  # larger tensors get statistics, not values, in JSON
+__all__ = ["JSON_VALUE_MAX_ELEMENTS", "PRINT_THRESHOLD", "SCHEMA", "TensorPreview", "format_table",
+           "format_tensor", "human_bytes", "inspect_checkpoint", "tensor_preview",
+           "tensor_to_json", "tensor_value"]  # fmt: skip
+
 PRINT_THRESHOLD = 200  # numpy summarises arrays with more elements than this
 
 
-def inspect_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Describe the checkpoint at ``path`` (a prefix, directory, file of a
-    checkpoint, V1 file or fsspec URL) without reading tensor values.
-
-    Returns:
-        A JSON-ready dict: ``schema``, ``path``, ``prefix``, ``format`` (``"V1"``
-        or ``"V2"``), ``kind`` (``"name-based"`` or ``"object-based"``),
-        ``shards``, ``compressed_index``, ``files`` (``[{path, bytes}]``),
-        ``variables`` (``[{name, dtype, shape, bytes, slices}]``), ``totals``
-        (``variables``, ``elements``, ``bytes``, ``files_bytes``),
-        ``object_graph_nodes`` and ``notes``.
-
-    Raises:
-        CheckpointNotFoundError: nothing at ``path`` is a checkpoint.
-        CorruptCheckpointError: the metadata does not parse.
-    """
-    with load_checkpoint(path) as reader:
-        variables = [_describe(reader, key) for key in reader.keys()]
-        files = _files(reader)
-        graph = reader.object_graph() if reader.is_object_based else None
-        bundle = reader.bundle
-        return {
-            "schema": SCHEMA,
-            "path": os.fspath(path),
-            "prefix": reader.prefix,
-            "format": f"V{reader.format_version}",
-            "kind": "object-based" if reader.is_object_based else "name-based",
-            "shards": bundle.num_shards if bundle else len(files),
-            "compressed_index": bool(bundle and bundle.compressed_blocks),
-            "files": files,
-            "variables": variables,
-            "totals": {
-                "variables": sum(1 for v in variables if v["name"] != OBJECT_GRAPH_KEY),
-                "elements": sum(math.prod(v["shape"]) for v in variables),
-                "bytes": sum(v["bytes"] for v in variables),
-                "files_bytes": sum(f["bytes"] for f in files),
-            },
-            "object_graph_nodes": len(graph.nodes) if graph is not None else None,  # type: ignore[attr-defined]
-            "notes": list(reader.notes),
-        }
-
-
-def _describe(reader: CheckpointReader, key: str) -> dict[str, Any]:
-    dtype, shape = reader.dtype(key), list(reader.shape(key))
-    bundle = reader.bundle
-    slices = 0
-    if bundle is not None:
-        entry = bundle.entry(key)
-        slices = len(entry.slices)
-        size = sum(p.size for _, p in bundle.slice_entries(key)) if slices else entry.size
-    elif dtype is DType.STRING:
-        size = sum(len(s) for s in reader.get_tensor(key).reshape(-1))  # V1: already in memory
-    else:
-        size = math.prod(shape) * dtype.itemsize
-    return {
-        "name": key,
-        "dtype": dtype.tf_name,
-        "shape": shape,
-        "bytes": int(size),
-        "slices": slices,
-    }
-
-
-def _files(reader: CheckpointReader) -> list[dict[str, Any]]:
-    bundle = reader.bundle
-    if bundle is None:
-        names = list(reader._v1.files)  # type: ignore[union-attr]
-    else:
-        names = [bundle.index_file] + [bundle.data_file(i) for i in range(bundle.num_shards)]
-    storage = bundle._storage if bundle is not None else _v1_storage(reader)
-    out = []
-    for name in names:
-        size = storage.size(name) if storage.exists(name) else -1
-        out.append({"path": name, "bytes": size})
-    return out
-
-
-def _v1_storage(reader: CheckpointReader) -> Any:
-    from legacy_saver.bundle.storage import storage_for
-
-    return storage_for(reader.prefix)[0]
-
-
-def tensor_value(path: str | os.PathLike[str], name: str) -> np.ndarray:
-    """The value of tensor ``name`` (reads that one tensor only).
-
-    Raises:
-        TensorNotFoundError: the checkpoint has no tensor ``name``.
-    """
-    with load_checkpoint(path) as reader:
-        return reader.get_tensor(name)
-
-
-def tensor_to_json(name: str, value: np.ndarray) -> dict[str, Any]:
-    """A tensor for ``--json``: the values when small, statistics always."""
-    out: dict[str, Any] = {
-        "name": name,
-        "dtype": str(value.dtype) if value.dtype != object else "string",
-        "shape": list(value.shape),
-        "truncated": value.size > JSON_VALUE_MAX_ELEMENTS,
-        "value": None,
-        "stats": None,
-    }
-    if value.dtype == object:
-        as_text = np.vectorize(_bytes_text, otypes=[object])(value) if value.size else value
-        out["value"] = None if out["truncated"] else as_text.tolist()
-        return out
-    if not out["truncated"]:
-        out["value"] = _jsonable(value).tolist()
-    if value.size and value.dtype.kind in "biuf":
-        data = value.astype(np.float64)
-        out["stats"] = {
-            "min": float(np.nanmin(data)),
-            "max": float(np.nanmax(data)),
-            "mean": float(np.nanmean(data)),
-        }
-    return out
-
-
-def _jsonable(value: np.ndarray) -> np.ndarray:
-    if value.dtype.kind == "c":
-        return np.stack([value.real, value.imag], axis=-1)
-    if value.dtype.kind == "f" and value.dtype.itemsize <= 2 or value.dtype.kind == "V":
-        return value.astype(np.float64)
-    return value
-
-
-def _bytes_text(item: object) -> str:
-    if isinstance(item, bytes):
-        return item.decode("utf-8", "backslashreplace")
-    return str(item)
-
-
-def format_tensor(name: str, value: np.ndarray) -> str:
+def format_tensor(name: str, value: np.ndarray | TensorPreview) -> str:
     """A tensor for people: header line, then numpy's (truncated) printing."""
+    if isinstance(value, TensorPreview):  # the strings numpy would show, and its layout
+        with np.printoptions(threshold=0, edgeitems=value.edgeitems, linewidth=100):
+            body = np.array2string(value.edges, separator=", ") if value.edges.size else "[...]"
+        return f"{name}  string  {list(value.shape)}\n{body}"
     dtype = "string" if value.dtype == object else str(value.dtype)
     with np.printoptions(threshold=PRINT_THRESHOLD, edgeitems=3, linewidth=100, precision=6):
         body = np.array2string(value, separator=", ") if value.size else "[]"

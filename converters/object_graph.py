@@ -7,19 +7,29 @@ child per path component; a node may hold a value *and* children (TF1 names
 ``checkpoint_key``. Slot variables are nodes of their own, referenced — as TF
 writes them — from the ``slot_variables`` of the optimizer node that owns them.
 
-Reading: every saved attribute with its key, ``full_name``, object path, and,
-for slots, the original variable's key and the slot name.
+Reading: every saved attribute with its key, ``full_name`` and, for slots,
+the original variable's key and the slot name. The graph comes from the
+file, so it is hostile input: ``read_object_graph`` turns bytes that do not
+parse and references to nodes that do not exist into
+``CorruptCheckpointError`` naming the file and the key, and everything runs
+in time and memory linear in the graph's size.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
+from google.protobuf.message import DecodeError
+
+from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY
 from legacy_saver.bundle.protos import TrackableObjectGraph
-from legacy_saver.errors import CheckpointError
+from legacy_saver.errors import CheckpointError, CorruptCheckpointError
 
-from .names import VARIABLE_VALUE, object_path, slot_key, variable_key
+from .names import VARIABLE_VALUE, slot_key, variable_key
+
+MAX_PATH_COMPONENTS = 4096  # a name with more scopes is crafted (real ones have < 50)
 
 
 @dataclass(frozen=True)
@@ -43,17 +53,29 @@ class _Builder:
         self.ids: dict[tuple[str, ...], int] = {(): 0}
 
     def node(self, path: tuple[str, ...]) -> int:
+        """The node at ``path``, creating it and its missing ancestors (no recursion:
+        a name may have thousands of components)."""
         found = self.ids.get(path)
         if found is not None:
             return found
         if any(not part for part in path):
             raise CheckpointError(f"object path {'/'.join(path)!r} has an empty component")
-        parent = self.node(path[:-1])
-        node_id = len(self.graph.nodes)
-        self.graph.nodes.add()
-        self.graph.nodes[parent].children.add(node_id=node_id, local_name=path[-1])
-        self.ids[path] = node_id
-        return node_id
+        if len(path) > MAX_PATH_COMPONENTS:
+            raise CheckpointError(
+                f"object path {'/'.join(path[:3])}/... has {len(path)} components; at most "
+                f"{MAX_PATH_COMPONENTS} are supported"
+            )
+        depth = len(path)
+        while path[: depth - 1] not in self.ids:
+            depth -= 1
+        parent = self.ids[path[: depth - 1]]
+        for end in range(depth, len(path) + 1):
+            node_id = len(self.graph.nodes)
+            self.graph.nodes.add()
+            self.graph.nodes[parent].children.add(node_id=node_id, local_name=path[end - 1])
+            self.ids[path[:end]] = node_id
+            parent = node_id
+        return parent
 
     def attribute(self, node_id: int, full_name: str, key: str) -> None:
         node = self.graph.nodes[node_id]
@@ -91,35 +113,78 @@ def build_object_graph(variables: list[VariableSpec], slots: list[SlotSpec] = ()
 class SavedAttribute:
     """One saved value of an object-based checkpoint.
 
-    ``path`` is the escaped object path (empty for slot nodes, which no
-    child edge reaches); ``slot_of`` is the original variable's checkpoint key
-    and ``slot_name`` the slot's name; ``in_optimizer`` marks values owned by
-    an optimizer (hyperparameters, iterations, slots).
+    ``slot_of`` is the original variable's checkpoint key and ``slot_name``
+    the slot's name; ``in_optimizer`` marks values owned by an optimizer
+    (hyperparameters, iterations, slots).
     """
 
     key: str
     full_name: str
     name: str
-    path: str
     slot_of: str | None = None
     slot_name: str | None = None
     in_optimizer: bool = False
 
 
-def _paths(graph: object) -> dict[int, tuple[str, ...]]:
-    paths: dict[int, tuple[str, ...]] = {0: ()}
-    queue = deque([0])
-    while queue:
-        node_id = queue.popleft()
-        for child in graph.nodes[node_id].children:  # type: ignore[attr-defined]
-            if child.node_id not in paths and child.node_id < len(graph.nodes):  # type: ignore[attr-defined]
-                paths[child.node_id] = paths[node_id] + (child.local_name,)
-                queue.append(child.node_id)
-    return paths
+def decode_object_graph(data: bytes, where: str) -> Any:
+    """Parse and check a serialized ``TrackableObjectGraph``; ``where`` (the file)
+    names it in errors.
+
+    Raises:
+        CorruptCheckpointError: the bytes are not a ``TrackableObjectGraph``, or a
+            child or slot reference names a node that does not exist.
+    """
+    graph = TrackableObjectGraph()
+    try:
+        graph.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:  # DecodeError; C++ parser: others
+        raise CorruptCheckpointError(
+            f"{where}: {OBJECT_GRAPH_KEY} is not a TrackableObjectGraph ({len(data)} bytes): {exc}"
+        ) from None
+    check_object_graph(graph, where)
+    return graph
 
 
-def _optimizer_owned(graph: object) -> set[int]:
-    owners = [i for i, n in enumerate(graph.nodes) if n.slot_variables]  # type: ignore[attr-defined]
+def check_object_graph(graph: Any, where: str) -> None:
+    """Refuse references to nodes that do not exist (one pass, linear)."""
+    n = len(graph.nodes)
+    if n == 0:
+        raise CorruptCheckpointError(f"{where}: {OBJECT_GRAPH_KEY} has no nodes (no root)")
+    for node_id, node in enumerate(graph.nodes):
+        for child in node.children:
+            if not 0 <= child.node_id < n:
+                raise CorruptCheckpointError(
+                    f"{where}: {OBJECT_GRAPH_KEY} node {node_id} has child "
+                    f"{child.local_name!r} -> node {child.node_id}, but there are {n} nodes"
+                )
+        for ref in node.slot_variables:
+            for what, ref_id in (("variable", ref.original_variable_node_id),
+                                 ("slot", ref.slot_variable_node_id)):  # fmt: skip
+                if not 0 <= ref_id < n:
+                    raise CorruptCheckpointError(
+                        f"{where}: {OBJECT_GRAPH_KEY} node {node_id} has slot "
+                        f"{ref.slot_name!r} whose {what} is node {ref_id}, but there are {n} nodes"
+                    )
+
+
+def read_object_graph(reader: Any) -> Any:
+    """The checked object graph of the object-based checkpoint ``reader`` reads,
+    None for a name-based one (see ``decode_object_graph``)."""
+    if not reader.has_tensor(OBJECT_GRAPH_KEY):
+        return None
+    value = reader.get_tensor(OBJECT_GRAPH_KEY)
+    where = reader.prefix
+    if value.dtype != object or value.size != 1:
+        raise CorruptCheckpointError(
+            f"{where}: {OBJECT_GRAPH_KEY} must be one string, found {value.dtype} "
+            f"of shape {list(value.shape)}"
+        )
+    return decode_object_graph(bytes(value.reshape(-1)[0]), where)
+
+
+def _optimizer_owned(graph: Any) -> set[int]:
+    """Nodes reachable from a node that owns slot variables (each visited once)."""
+    owners = [i for i, n in enumerate(graph.nodes) if n.slot_variables]
     owned: set[int] = set()
     queue = deque(owners)
     while queue:
@@ -127,26 +192,23 @@ def _optimizer_owned(graph: object) -> set[int]:
         if node_id in owned:
             continue
         owned.add(node_id)
-        node = graph.nodes[node_id]  # type: ignore[attr-defined]
+        node = graph.nodes[node_id]
         queue.extend(c.node_id for c in node.children)
         queue.extend(s.slot_variable_node_id for s in node.slot_variables)
     return owned
 
 
-def parse_object_graph(graph: object) -> list[SavedAttribute]:
-    """Every attribute of ``graph`` (a ``TrackableObjectGraph``), in node order."""
-    paths = _paths(graph)
+def parse_object_graph(graph: Any) -> list[SavedAttribute]:
+    """Every attribute of ``graph`` (a checked ``TrackableObjectGraph``), in node
+    order. Linear in the graph's size: no object paths are built (a crafted chain
+    200,000 nodes deep would make them quadratic), keys already say where a value is."""
     owned = _optimizer_owned(graph)
     slots: dict[int, tuple[str, str]] = {}
-    nodes = graph.nodes  # type: ignore[attr-defined]
+    nodes = graph.nodes
     for node in nodes:
         for ref in node.slot_variables:
-            original = (
-                nodes[ref.original_variable_node_id]
-                if ref.original_variable_node_id < len(nodes)
-                else None
-            )
-            if original is not None and original.attributes:
+            original = nodes[ref.original_variable_node_id]
+            if original.attributes:
                 slots[ref.slot_variable_node_id] = (
                     original.attributes[0].checkpoint_key,
                     ref.slot_name,
@@ -155,8 +217,6 @@ def parse_object_graph(graph: object) -> list[SavedAttribute]:
     for node_id, node in enumerate(nodes):
         for attr in node.attributes:
             slot_of, slot_name = slots.get(node_id, (None, None))
-            out.append(SavedAttribute(
-                attr.checkpoint_key, attr.full_name, attr.name, object_path(paths.get(node_id, ())),
-                slot_of, slot_name, node_id in owned,
-            ))  # fmt: skip
+            out.append(SavedAttribute(attr.checkpoint_key, attr.full_name, attr.name,
+                                      slot_of, slot_name, node_id in owned))  # fmt: skip
     return out

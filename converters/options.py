@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .rules import Rule, load_rules
+from .rules import Rule, RuleSet, load_rules
 
 __all__ = ["ConversionOptions", "OptimizerMode", "RulesSpec", "TargetFormat"]
 
@@ -35,6 +35,9 @@ class TargetFormat(enum.StrEnum):
     TF2 = "tf2"  # name-based (TF1) -> object-based (TF2)
     TF1 = "tf1"  # object-based -> name-based
     V2 = "v2"  # a V1 (pre-TF-1.0) file -> V2, same names
+    KERAS = "keras"  # name-based -> a Keras 3 .weights.h5 (converters.presets.convert)
+    KERAS_HUB = "keras-hub"  # name-based -> a keras-hub preset directory
+    SAFETENSORS = "safetensors"  # any checkpoint -> .safetensors (converters.safetensors)
 
 
 class OptimizerMode(enum.StrEnum):
@@ -51,6 +54,9 @@ _APPLIES: dict[TargetFormat, frozenset[str]] = {
     TargetFormat.TF2: frozenset({"rules", "optimizer", "target", "link", "partial", "dry_run"}),
     TargetFormat.TF1: frozenset({"rules", "optimizer", "dry_run"}),
     TargetFormat.V2: frozenset(),
+    TargetFormat.KERAS: frozenset({"rules", "target", "partial", "dry_run"}),
+    TargetFormat.KERAS_HUB: frozenset({"rules", "target", "partial", "dry_run"}),
+    TargetFormat.SAFETENSORS: frozenset({"rules", "optimizer", "dry_run"}),
 }
 _COMMON = frozenset({"to", "overwrite", "fsync", "record_plan"})
 
@@ -100,7 +106,9 @@ class ConversionOptions:
         object.__setattr__(self, "to", _enum(TargetFormat, "to", self.to))
         object.__setattr__(self, "optimizer", _enum(OptimizerMode, "optimizer", self.optimizer))
         rules = self.rules
-        if rules is not None and not isinstance(rules, str | os.PathLike):
+        if isinstance(rules, RuleSet):  # keeps its pairs and fills
+            pass
+        elif rules is not None and not isinstance(rules, str | os.PathLike):
             rules = tuple(rules)
             if not all(isinstance(r, Rule) for r in rules):
                 raise ValueError("rules must be Rule objects or the path of a rules file")
@@ -115,6 +123,8 @@ class ConversionOptions:
             return None
         if isinstance(self.rules, str | os.PathLike):
             return load_rules(self.rules)
+        if isinstance(self.rules, RuleSet):
+            return self.rules
         return list(self.rules)
 
     def not_applicable(self) -> list[str]:

@@ -22,8 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .rules import Pairing, Rule, RuleError, RuleSet, apply_rules, exact_rule
+from .safe_regex import SafeRegex
 
 EMA_SUFFIX = "ExponentialMovingAverage"
 _SNAKE_1 = re.compile(r"(.)([A-Z][a-z]+)")
@@ -58,7 +60,7 @@ def creation_index(layer: TargetLayer) -> int | None:
 
 def source_scopes(pair: Pairing, keys: Iterable[str]) -> list[str]:
     """The source scopes ``pair`` takes, in its order."""
-    regex = re.compile(pair.source)
+    regex = SafeRegex(pair.source)  # linear time: rules are user input
     found: set[str] = set()
     for key in keys:
         for suffix in pair.variables:
@@ -66,21 +68,31 @@ def source_scopes(pair: Pairing, keys: Iterable[str]) -> list[str]:
                 scope = key[: -len(suffix) - 1]
                 if regex.fullmatch(scope):
                     found.add(scope)
-    if isinstance(pair.order, str):
+    if pair.order == "name":
         return sorted(found)
-    listed = [s for s in pair.order if s in found]
-    missing = sorted(found - set(listed))
-    if missing:
+    if pair.order == "natural":
+        return sorted(found, key=natural_key)
+    groups = [SafeRegex(f"^(?:{g})") for g in pair.order]  # linear time, like every rule
+
+    def group_of(scope: str) -> int:
+        for i, g in enumerate(groups):
+            if g.search(scope):
+                return i
         raise RuleError(
-            f"pair {pair.label!r}: source scopes {missing[:3]} match but are not "
-            "in its 'order' list"
+            f"pair {pair.label!r}: source scope {scope!r} matches none of its 'order' regexes"
         )
-    return listed
+
+    return sorted(found, key=lambda s: (group_of(s), natural_key(s)))
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key comparing runs of digits as numbers: ``a_2`` < ``a_10``."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name) if p)
 
 
 def target_layers(pair: Pairing, layers: Sequence[TargetLayer]) -> list[TargetLayer]:
     """The target layers ``pair`` takes, in its target order."""
-    name = re.compile(pair.target_name) if pair.target_name else None
+    name = SafeRegex(pair.target_name) if pair.target_name else None
     chosen = [
         layer
         for layer in layers
@@ -159,6 +171,22 @@ def resolve(
     base = rules if isinstance(rules, RuleSet) else RuleSet(rules or ())
     paired = base.with_exact(expand_pairs(base.pairs, keys, layers)) if base.pairs else base
     return paired.with_exact(ema_renames(keys, paired, ema=ema))
+
+
+def layers_of(model: Any) -> list[TargetLayer]:
+    """Every layer of a Keras ``model`` (nested models included), as pairing
+    sees it. Duck-typed: reads ``layers``, ``name`` and ``weights``' paths."""
+    out: list[TargetLayer] = []
+
+    def walk(m: Any) -> None:
+        for layer in getattr(m, "layers", ()):
+            names = tuple(str(v.path).rsplit("/", 1)[-1] for v in getattr(layer, "weights", ()))
+            out.append(TargetLayer(layer.name, type(layer).__name__, len(out), names))
+            if getattr(layer, "layers", None) and layer is not m:
+                walk(layer)
+
+    walk(model)
+    return out
 
 
 def has_ema_shadows(keys: Iterable[str], suffix: str = EMA_SUFFIX) -> bool:

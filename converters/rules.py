@@ -26,6 +26,10 @@ may be sliced, transposed, reshaped and cast, in that order
     target = '_bn/gamma$'
     value = 1.0
 
+Regexes (``match``, ``source``, ``target_name``, fill ``target``) are matched by
+RE2 (``converters.safe_regex``): in linear time, so no pattern can hang a
+conversion; lookarounds and backreferences are refused when the rules load.
+
 ``[[pair]]`` and ``[[fill]]`` need the target model's layers and variables;
 ``converters.pairing`` resolves them into exact renames. Everything here is
 pure: names and shapes in, names, shapes and values out.
@@ -42,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .plan import Transform
+from .safe_regex import PatternError, SafeRegex
 from .transforms import (
     RuleError,
     apply_transform,
@@ -83,13 +88,13 @@ class Rule:
     drop: bool = False
     name: str | None = None  # a label for reports; defaults to the regex
     slice: str | None = None  # numpy basic indexing as text: "..., 1:"
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _regex: SafeRegex = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "_regex", re.compile(self.match))
-        except re.error as exc:
-            raise RuleError(f"match {self.match!r} is not a valid regex: {exc}") from None
+        try:  # RE2: linear-time matching, so no rule can hang a conversion (#13.9)
+            object.__setattr__(self, "_regex", SafeRegex(self.match))
+        except PatternError as exc:
+            raise RuleError(f"match {self.match!r} {exc}") from None
         for attr in ("transpose", "reshape"):
             value = getattr(self, attr)
             if value is not None:
@@ -144,7 +149,10 @@ class Pairing:
 
     The source scopes are the names ``S`` for which a key ``S/<suffix>`` exists
     for some suffix in ``variables`` and ``source`` matches all of ``S``; they
-    are ordered by name (``order = "name"``) or as listed in ``order``. The
+    are ordered by name (``order = "name"``), by name with numbers compared as
+    numbers (``"natural"``: ``block35_2`` before ``block35_10``), or in groups:
+    ``order`` a list of regexes, each scope in the group of the first regex
+    that matches its start, natural order within a group. The
     target layers are those of class ``target_class`` (and, if given, whose
     name matches all of ``target_name``), in creation order (``"created"``:
     Keras's per-class name counter, ``conv2d``, ``conv2d_1``, ...) or in the
@@ -166,18 +174,22 @@ class Pairing:
             value = getattr(self, attr)
             if value is not None:
                 try:
-                    re.compile(value)
-                except re.error as exc:
-                    raise RuleError(f"pair {self.label!r}: {attr} {value!r} is not a valid "
-                                    f"regex: {exc}") from None  # fmt: skip
+                    SafeRegex(value)
+                except PatternError as exc:
+                    raise RuleError(f"pair {self.label!r}: {attr} {value!r} {exc}") from None
         if not self.variables:
             raise RuleError(f"pair {self.label!r}: 'variables' is empty")
         object.__setattr__(self, "variables", dict(self.variables))
         if not isinstance(self.order, str):
             object.__setattr__(self, "order", tuple(self.order))
-        elif self.order != "name":
-            raise RuleError(f"pair {self.label!r}: order must be \"name\" or a list of scopes, "
-                            f"got {self.order!r}")  # fmt: skip
+            for pattern in self.order:
+                try:
+                    SafeRegex(pattern)
+                except PatternError as exc:
+                    raise RuleError(f"pair {self.label!r}: order regex {pattern!r} {exc}") from None
+        elif self.order not in ("name", "natural"):
+            raise RuleError(f"pair {self.label!r}: order must be \"name\", \"natural\" or a "
+                            f"list of regexes, got {self.order!r}")  # fmt: skip
         if self.target_order not in TARGET_ORDERS:
             raise RuleError(f"pair {self.label!r}: target_order must be one of "
                             f"{list(TARGET_ORDERS)}, got {self.target_order!r}")  # fmt: skip
@@ -198,14 +210,13 @@ class Fill:
     value: float
     name: str | None = None
     why: str | None = None
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _regex: SafeRegex = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
-            object.__setattr__(self, "_regex", re.compile(self.target))
-        except re.error as exc:
-            raise RuleError(f"fill {self.label!r}: target {self.target!r} is not a valid "
-                            f"regex: {exc}") from None  # fmt: skip
+            object.__setattr__(self, "_regex", SafeRegex(self.target))
+        except PatternError as exc:
+            raise RuleError(f"fill {self.label!r}: target {self.target!r} {exc}") from None
         if isinstance(self.value, bool) or not isinstance(self.value, int | float):
             raise RuleError(f"fill {self.label!r}: value must be a number, got {self.value!r}")
         if not math.isfinite(self.value) or abs(self.value) > MAX_FILL_VALUE_ABS:
@@ -317,7 +328,7 @@ def _pair_from_table(table: dict[str, Any], where: str) -> Pairing:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
         raise RuleError(f"{where}: 'variables' maps source suffixes to target names (strings)")
     if isinstance(table.get("order"), list) and not all(isinstance(o, str) for o in table["order"]):
-        raise RuleError(f"{where}: 'order' must be \"name\" or a list of scope names")
+        raise RuleError(f'{where}: \'order\' must be "name", "natural" or a list of regexes')
     try:
         return Pairing(**table)
     except RuleError as exc:

@@ -23,9 +23,7 @@ from .plan import Transform
 
 _INT = r"[+-]?\d+"
 _PART = re.compile(rf"^(?:\.\.\.|{_INT}|(?:{_INT})?:(?:{_INT})?(?::(?:{_INT})?)?)$")
-MAX_SLICE_PARTS = (
-    32  # more than any tensor rank TensorFlow allows (254 is its limit; 32 in practice)
-)
+MAX_SLICE_PARTS = 64  # parts in one slice text: far above any real tensor's rank
 
 Index = tuple[Any, ...]  # ints, slices and at most one Ellipsis
 

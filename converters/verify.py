@@ -26,6 +26,7 @@ from legacy_saver.bundle.naming import OBJECT_GRAPH_KEY
 from legacy_saver.bundle.storage import storage_for
 
 from .flatten import plan_identity, plan_tf2_to_tf1
+from .object_graph import read_object_graph
 from .plan import Plan
 from .record import object_graph_sha256, read_plan_record
 from .rules import Rule, apply_transform
@@ -92,9 +93,10 @@ def derive_plan(src: CheckpointReader, dst: CheckpointReader, rules: list[Rule] 
             plan = plan_structural(shapes, rules=rules, optimizer="drop")
         return plan
     if src.is_object_based and not dst.is_object_based:
-        plan = plan_tf2_to_tf1(src.object_graph(), src_keys, rules=rules)
+        graph = read_object_graph(src)
+        plan = plan_tf2_to_tf1(graph, src_keys, rules=rules)
         if any(a.dst not in dst_keys for a in plan.actions):
-            dropped = plan_tf2_to_tf1(src.object_graph(), src_keys, rules=rules, optimizer="drop")
+            dropped = plan_tf2_to_tf1(graph, src_keys, rules=rules, optimizer="drop")
             if all(a.dst in dst_keys for a in dropped.actions):
                 return dropped
         return plan

@@ -41,6 +41,8 @@ _LAZY = {
     "checkpoint_exists": "state",
     "get_checkpoint_mtimes": "state",
     "remove_checkpoint": "state",
+    "inspect_checkpoint": "bundle.inspect",
+    "diff_checkpoints": "bundle.diff",
     "Saver": "saver",
     "AsyncCheckpointSaverHook": "saver",
     "import_meta_graph": "saver",

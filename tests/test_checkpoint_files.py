@@ -11,6 +11,7 @@ from legacy_saver.state import (
     get_checkpoint_mtimes,
     remove_checkpoint,
 )
+from tests.helpers.fake_files import fake_v1 as _v1
 from tests.helpers.fake_files import fake_v2 as _v2
 
 # A warning nobody asked for is a bug: every expected one is caught with pytest.warns.
@@ -26,9 +27,9 @@ def files(tmp_path):
     _v2(tmp_path / "model.ckpt-10", shards=2)
     (tmp_path / "model.ckpt-1.meta").write_bytes(b"m")
     (tmp_path / "model.ckpt-10.meta").write_bytes(b"m")
-    (tmp_path / "v1.ckpt").write_bytes(b"1")
-    (tmp_path / "v1s-00000-of-00002").write_bytes(b"1")
-    (tmp_path / "v1s-00001-of-00002").write_bytes(b"1")
+    _v1(tmp_path / "v1.ckpt")
+    _v1(tmp_path / "v1s-00000-of-00002")
+    _v1(tmp_path / "v1s-00001-of-00002")
     (tmp_path / "v1s.meta").write_bytes(b"m")
     (tmp_path / "adir").mkdir()
     return tmp_path

@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.batch.discover import MANIFEST_NAME
+from converters.batch.discover import LOCK_NAME, MANIFEST_NAME
 from converters.cli import main
 from legacy_saver.bundle import BundleWriter, load_checkpoint
 from legacy_saver.bundle.naming import is_temp
 from tests.helpers.paths import cli_command
 
 BATCH_KEYS = {"schema", "src_root", "dst_root", "converted", "skipped", "failed", "bytes",
-              "seconds", "items", "state_files"}  # fmt: skip
+              "seconds", "items", "state_files", "refused", "engine", "workers", "problems",
+              "warnings"}  # fmt: skip
 ITEM_KEYS = {"rel", "kind", "status", "action", "reason", "bytes", "seconds"}
 
 
@@ -68,7 +69,7 @@ def manifest(dst: Path) -> dict:
 
 def tree_files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != MANIFEST_NAME}  # fmt: skip
+            if p.is_file() and p.name not in (MANIFEST_NAME, LOCK_NAME)}  # fmt: skip
 
 
 def assert_complete(dst: Path) -> None:
@@ -136,9 +137,17 @@ def test_batch_refuses_foreign_destination(realdata, tmp_path, capsys):
     with BundleWriter(str(dst / "00000123" / "export")) as w:  # not written by a batch
         w.add("mine", np.zeros(3))
     before = tree_files(dst)
-    code, out = batch_json(capsys, str(src), str(dst))
-    assert code == 1 and "pass --overwrite" in out["items"][0]["reason"]
-    assert tree_files(dst) == before
+    for _ in range(3):  # refused, and still refused on every later run (#14.5)
+        code, out = batch_json(capsys, str(src), str(dst))
+        assert code == 1 and out["items"][0]["status"] == "refused"
+        assert (
+            "00000123/export.index exists and this batch did not write it"
+            in out["items"][0]["reason"]
+            and "pass --overwrite" in out["items"][0]["reason"]
+        )
+        assert (out["failed"], out["refused"]) == (1, 1)
+        assert tree_files(dst) == before
+        assert manifest(dst)["items"]["00000123/export"]["owned"] is False
     code, out = batch_json(capsys, str(src), str(dst), "--overwrite")
     assert code == 0 and out["converted"] == 1
     assert "mine" not in load_checkpoint(dst / "00000123" / "export").keys()
@@ -189,12 +198,15 @@ def _wait_for_temp_file(proc: subprocess.Popen, directory: Path, timeout: float 
 
 
 @pytest.mark.slow
-def test_batch_progress_bar_only_on_a_terminal(realdata, tmp_path, capsys, monkeypatch):
+def test_batch_progress_bar_on_a_terminal_lines_otherwise(realdata, tmp_path, capsys,
+                                                          monkeypatch):  # fmt: skip
     src = tmp_path / "src"
     shutil.copytree(realdata / "serving_session_bundle_v2", src / "a")
     shutil.copytree(realdata / "tf2onnx_regression_ckpt", src / "b")
-    assert main(["batch", str(src), str(tmp_path / "quiet")]) == 0
-    assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal
+    assert main(["batch", str(src), str(tmp_path / "lines")]) == 0
+    lines = capsys.readouterr().err.splitlines()  # pytest's stderr is not a terminal
+    assert len(lines) == 2 and all(" converted " in line and "MiB in" in line for line in lines)
+    assert sorted(line.split()[0] for line in lines) == ["[1/2]", "[2/2]"]
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     assert main(["batch", str(src), str(tmp_path / "tty"), "-j", "1"]) == 0
     err = capsys.readouterr().err

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from converters.batch.discover import MANIFEST_NAME
+from converters.batch.discover import LOCK_NAME, MANIFEST_NAME
 from converters.cli import main
 from legacy_saver.bundle import storage
 
@@ -143,7 +143,8 @@ def test_batch_bucket_to_bucket_matches_local(tree, s3, tmp_path, capsys):
     s3.get("dst/tree", str(fetched), recursive=True)
     files = {str(p.relative_to(fetched)): p.read_bytes() for p in fetched.rglob("*") if p.is_file()}
     want = {str(p.relative_to(tmp_path / "local")): p.read_bytes()
-            for p in (tmp_path / "local").rglob("*") if p.is_file()}  # fmt: skip
+            for p in (tmp_path / "local").rglob("*")
+            if p.is_file() and p.name != LOCK_NAME}  # fmt: skip
     assert set(files) == set(want)
     assert {k: v for k, v in files.items() if k != MANIFEST_NAME} == \
         {k: v for k, v in want.items() if k != MANIFEST_NAME}  # fmt: skip

@@ -116,9 +116,9 @@ def test_every_problem_reported_before_anything_is_assigned(tf, graph, tmp_path)
     with pytest.raises(RestoreMismatchError) as err:
         restore_variables(sess, prefix, assignment_map={"a": "a", "b": "b", "c": "c", "d": "b2"})
     text = str(err.value)
-    assert "3 problem(s)" in text
-    assert "a: shape [3, 2] in the graph, [2, 3] for 'a' in the checkpoint" in text
-    assert "c: dtype int32 in the graph, int64 for 'c' in the checkpoint" in text
+    assert "2 shape/dtype mismatches, 1 other problem (nothing was restored)" in text
+    assert "shape: 'a' is [2, 3] in the checkpoint, the graph expects [3, 2]" in text
+    assert "dtype: 'c' is int64 in the checkpoint, the graph expects int32" in text
     assert "assignment_map entry 'd': 'b2' matches no variable" in text
     assert _read(sess, "b") == 1.0  # nothing was assigned
 

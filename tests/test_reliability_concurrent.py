@@ -122,18 +122,19 @@ def test_checkpoint_deleted_between_listing_and_loading_is_not_found(tmp_path):
 
 
 @pytest.mark.parametrize("deleted", ["data-00001-of-00002", "index"])
-def test_files_deleted_after_open_are_not_found_or_still_readable(tmp_path, deleted):
-    """The reader opens shards lazily: a shard deleted after ``load_checkpoint``
-    but before its first read is "not found", never "corrupt"; the index is
-    read whole at open, so deleting it later changes nothing."""
+def test_files_deleted_after_open_are_still_readable(tmp_path, deleted):
+    """The reader reads the index whole and opens every shard when it opens (so that a
+    re-save cannot make it mix generations): files deleted afterwards change nothing
+    (POSIX); a shard already missing at open is "not found" at its first read, naming
+    the shard, never "corrupt"."""
     prefix = str(tmp_path / "model-1")
     _two_shard_checkpoint(prefix)
     reader = load_checkpoint(prefix)
-    reader.get_tensor("a")  # shard 0 is now open
     os.remove(f"{prefix}.{deleted}")
-    if deleted == "index":
-        assert reader.get_tensor("b").tolist() == [1] * 5
-    else:
+    assert reader.get_tensor("b").tolist() == [1] * 5
+    assert reader.get_tensor("a").shape == (3, 4)
+    if deleted != "index":
+        later = load_checkpoint(prefix)
+        assert later.get_tensor("a").shape == (3, 4)
         with pytest.raises(CheckpointNotFoundError, match="data-00001-of-00002 is missing"):
-            reader.get_tensor("b")
-    assert reader.get_tensor("a").shape == (3, 4)  # an open shard survives deletion (POSIX)
+            later.get_tensor("b")

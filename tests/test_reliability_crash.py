@@ -212,9 +212,11 @@ def test_state_file_temporary_left_by_a_crash_is_swept_by_the_next_save(tf, tmp_
     rig = SaverRig(tf, sharded=False)
     d = str(tmp_path)
     rig.save(rig.new_saver(), d, 1)
-    # the name legacy_saver.bundle.fileio gives a state-file write of a process now dead
+    # what a state-file write killed half-way leaves: its temporary and its claim (whose
+    # lock the kernel released with the process)
     with open(os.path.join(d, ".checkpoint.tmp-999999999-0123abcd"), "wb") as f:
-        f.write(b'model_checkpoint_path: "mod')  # what a crash inside the state write leaves
+        f.write(b'model_checkpoint_path: "mod')
+    open(os.path.join(d, ".checkpoint.tmp-999999999-0123abcd.lock"), "wb").close()
     rig.save(rig.new_saver(), d, 2)
     assert not [n for n in os.listdir(d) if ".tmp-" in n]
 

@@ -193,15 +193,17 @@ def test_arguments_we_cannot_honour_raise(tmp_path):
     with tf.Graph().as_default():
         v1.get_variable("w", [2])
         with pytest.raises(UnsupportedFeatureError, match="write_version"):
-            Saver(write_version=v1.train.SaverDef.V1)
+            Saver(write_version=v1.train.SaverDef.LEGACY)
+        Saver(write_version=v1.train.SaverDef.V1)  # written with SaveSlices, as stock
         with pytest.raises(UnsupportedFeatureError, match="builder"):
             Saver(builder=object())
 
 
-def test_eager_mode_points_to_checkpoint():
+def test_eager_mode_needs_a_var_list_and_points_to_legacy_model():
     assert tf.executing_eagerly()
-    with pytest.raises(RuntimeError, match=r"tf\.train\.Checkpoint"):
-        Saver([tf.Variable(1.0)])
+    with pytest.raises(RuntimeError, match=r"var_list.*LegacyModel"):
+        Saver()
+    Saver([tf.Variable(1.0)])  # works, as stock's (tests/test_saver_stock_compat.py)
 
 
 def test_last_checkpoints_api(tmp_path):

@@ -52,8 +52,10 @@ def test_retention_removes_the_digest_manifest(tmp_path):
     from legacy_saver.bundle.naming import digest_path
 
     prefix = str(tmp_path / "m-1")
-    for suffix in (".index", ".data-00000-of-00001", ".meta"):
-        open(prefix + suffix, "wb").close()
+    from tests.helpers.fake_files import fake_v2
+
+    fake_v2(prefix)
+    open(prefix + ".meta", "wb").close()
     open(digest_path(prefix), "wb").close()
     files.remove_checkpoint(prefix)
     assert os.listdir(tmp_path) == []

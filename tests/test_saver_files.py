@@ -171,19 +171,22 @@ def test_failed_save_leaves_nothing_under_final_names_and_is_cleaned_later(tmp_p
             save_steps(tmp_path, [1])
     assert saved(tmp_path) == ["m-0"]
     assert (tmp_path / "checkpoint").read_text() == before
-    stale = tmp_path / ".m-1.tmp-999999999-0123abcd.index"  # a dead process's leftover
+    stale = tmp_path / ".m-1.tmp-999999999-0123abcd.index"  # a dead writer's leftover:
     stale.write_bytes(b"x")
+    (tmp_path / ".m-1.tmp-999999999-0123abcd.lock").write_bytes(b"")  # its claim, unlocked
+    unclaimed = tmp_path / ".m-1.tmp-999999999-4567abcd.index"  # no claim: nothing proves
+    unclaimed.write_bytes(b"x")  # its writer dead (an old version's, another host's?)
     save_steps(tmp_path, [2])
     assert not stale.exists()
-    assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
+    assert [n for n in os.listdir(tmp_path) if ".tmp-" in n] == [unclaimed.name]
 
 
 def test_commit_renames_index_last(tmp_path):
-    temp = atomic.temp_prefix(str(tmp_path / "m"))
-    with BundleWriter(temp, num_shards=2, fsync=False) as w:  # what SaveV2 leaves under temp
-        w.add("a", np.zeros(2, np.float32), shard=0)
-        w.add("b", np.ones(2, np.float32), shard=1)
-    moved = atomic.commit(temp, str(tmp_path / "m"))
+    with atomic.claimed(str(tmp_path / "m")) as temp:
+        with BundleWriter(temp, num_shards=2, fsync=False) as w:  # what SaveV2 leaves
+            w.add("a", np.zeros(2, np.float32), shard=0)
+            w.add("b", np.ones(2, np.float32), shard=1)
+        moved = atomic.commit(temp, str(tmp_path / "m"))
     assert [os.path.basename(p) for p in moved] == [
         "m.data-00000-of-00002",
         "m.data-00001-of-00002",
@@ -200,8 +203,7 @@ def test_flushing_fdatasyncs_files_being_written_under_the_temp_prefix(tmp_path,
     monkeypatch.setattr(
         os, "fdatasync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
     )
-    temp = atomic.temp_prefix(str(tmp_path / "model.ckpt"))
-    try:
+    with atomic.claimed(str(tmp_path / "model.ckpt")) as temp:
         (tmp_path / "other.data").write_bytes(b"x")
 
         def wait_for(condition) -> None:
@@ -217,8 +219,6 @@ def test_flushing_fdatasyncs_files_being_written_under_the_temp_prefix(tmp_path,
             wait_for(lambda: synced[-1].endswith(".data-00000-of-00001"))
         count = len(synced)
         time.sleep(0.05)
-    finally:
-        atomic.release(temp)
     assert synced and len(synced) == count  # synced during the body, never after
     assert {os.path.basename(p) for p in synced} <= {
         os.path.basename(temp) + ".data-00000-of-00001.tempstate1",

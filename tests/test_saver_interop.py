@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -129,3 +130,32 @@ def test_scaffold_monitored_training_session_and_checkpoint_saver_hook(tmp_path)
     kept = sorted(n[:-6] for n in os.listdir(tmp_path) if n.endswith(".index"))
     assert kept == ["model.ckpt-5", "model.ckpt-6"]  # max_to_keep=2 after the restart
     assert [os.path.basename(p) for p in saver.last_checkpoints] == kept
+
+
+@pytest.mark.slow
+def test_keep_every_n_hours_as_stock_with_a_real_clock(tmp_path):
+    """TensorFlow's KeepCheckpointEveryNHoursTest patches its Saver module's clock, which
+    our Saver does not read (the one accepted difference in its suite besides state-file
+    paths). The same sequence with real time: the same lists and the same files."""
+    from legacy_saver import Saver as Ours
+
+    outcomes = []
+    for kind, cls in (("stock", tf.compat.v1.train.Saver), ("ours", Ours)):
+        d = tmp_path / kind
+        with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
+            v = tf.compat.v1.Variable([10.0], name="v")
+            sess.run(tf.compat.v1.global_variables_initializer())
+            save = cls({"v": v}, max_to_keep=2, keep_checkpoint_every_n_hours=0.7 / 3600)
+            time.sleep(1.0)  # s1 will be old enough to keep
+            lists = []
+            for name in ("s1", "s2", "s3", "s4"):
+                save.save(sess, str(d / name))
+                lists.append([os.path.basename(p) for p in save.last_checkpoints])
+        exists = {n: tf.compat.v1.train.checkpoint_exists(str(d / n)) for n in ("s1", "s2", "s3")}
+        outcomes.append((lists, exists))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1][0][-1] == ["s3", "s4"] and outcomes[1][1] == {
+        "s1": True,
+        "s2": False,
+        "s3": True,
+    }

@@ -156,3 +156,23 @@ def test_graph_without_saver_def_gets_a_default_saver_or_none(tmp_path):
         empty = export_meta_graph()
     with tf.Graph().as_default():
         assert import_meta_graph(empty) is None
+
+
+def test_import_into_a_graph_that_is_not_the_default(tmp_path):
+    meta = _small_meta(tmp_path)
+    target = tf.Graph()
+    with tf.Graph().as_default() as other:
+        saver = import_meta_graph(meta, graph=target, import_scope="new")
+        assert other.get_operations() == []
+    assert saver.saver_def.restore_op_name == "new/save/restore_all"
+    assert [v.op.name for v in target.get_collection("variables")] == ["new/w"]
+    with tf.Graph().as_default():
+        v1.get_variable("w", [2])
+    without_saver_def = tf.compat.v1.MetaGraphDef()
+    without_saver_def.ParseFromString(open(meta, "rb").read())
+    without_saver_def.ClearField("saver_def")
+    fresh = tf.Graph()
+    with tf.Graph().as_default():
+        made = import_meta_graph(without_saver_def, graph=fresh)  # a Saver built in ``fresh``
+    assert made.saver_def.restore_op_name.startswith("save")
+    fresh.get_operation_by_name(made.saver_def.restore_op_name)

@@ -12,7 +12,7 @@ from legacy_saver.errors import (  # noqa: E402
     RestoreMismatchError,
 )
 from legacy_saver.saver import Saver, import_meta_graph  # noqa: E402
-from legacy_saver.saver.checks import CheckpointContents, NameIndex, plan_restore  # noqa: E402
+from legacy_saver.saver.checks import CheckpointContents, plan_restore  # noqa: E402
 from legacy_saver.saver.specs import RestoreSpec  # noqa: E402
 
 v1 = tf.compat.v1
@@ -65,10 +65,16 @@ def test_one_error_lists_every_problem_with_close_names(tmp_path):
     message = str(e.value)
     assert message.startswith(f"cannot restore {path} (4 keys): 2 of 4 keys missing, 2 shape/dtype")
     assert (
-        "'dense/kernel' is not in the checkpoint (closest in checkpoint: "
-        "'model/dense/kernel'" in message
+        "'dense/kernel' [2, 2] is not in the checkpoint (closest in checkpoint: "
+        "'model/dense/kernel' [2, 2]" in message
     )
-    assert "'dense/bias' is not in the checkpoint (closest in checkpoint: 'dense_1/bias'" in message
+    assert (
+        "'dense/bias' [2] is not in the checkpoint (closest in checkpoint: 'dense_1/bias' [2]"
+        in message
+    )
+    # stock's class and wording too: `except tf.errors.NotFoundError` still catches it
+    assert isinstance(e.value, tf.errors.NotFoundError)
+    assert "Key dense/bias not found in checkpoint" in message
     assert "dtype: 'step' is int64 in the checkpoint, the graph expects int32" in message
     assert "shape: 'conv/weights' is [3] in the checkpoint, the graph expects [4]" in message
     assert isinstance(e.value, ValueError)
@@ -138,12 +144,21 @@ def test_plan_restore_pure():
         plan_restore([spec("a", (7,), reshape=True)], contents)
 
 
-def test_name_index_suggestions():
-    index = NameIndex(["vgg_16/fc8/weights", "fc8/biases_1", "conv1/weights", "other"])
-    assert index.close_names("fc8/weights")[0] == "vgg_16/fc8/weights"
-    assert index.close_names("vgg_16/conv1/weights")[0] == "conv1/weights"
-    assert index.close_names("fc8/biases")[0] == "fc8/biases_1"
-    assert index.close_names("zzzz") == []
+def test_missing_keys_get_suggestions_ranked_by_shape():
+    contents = CheckpointContents(
+        "p",
+        {"vgg_16/conv1/conv1_1/weights": (3, 3, 3, 64), "global_step": (), "b": (64,)},
+        {"vgg_16/conv1/conv1_1/weights": 1, "global_step": 9, "b": 1},
+        keys=frozenset({"vgg_16/conv1/conv1_1/weights", "global_step", "b"}),
+    )
+    with pytest.raises(RestoreMismatchError) as e:
+        plan_restore([spec("block1_conv1/kernel", (3, 3, 3, 64)), spec("x", (7,))], contents)
+    text = str(e.value)
+    assert (
+        "missing: 'block1_conv1/kernel' [3, 3, 3, 64] is not in the checkpoint (closest in "
+        "checkpoint: 'vgg_16/conv1/conv1_1/weights' [3, 3, 3, 64])" in text
+    )
+    assert "missing: 'x' [7] is not in the checkpoint\n" in text
 
 
 def _spec(key, dtype, shape, **kw):
@@ -231,3 +246,33 @@ def test_restore_with_quick_check_still_refuses_and_restores(tmp_path):
         with v1.Session(graph=g) as sess, pytest.raises(RestoreMismatchError) as e:
             Saver().restore(sess, path)
     assert "2 shape/dtype mismatches" in str(e.value)
+
+
+def test_saver_and_restore_variables_share_one_check(tmp_path):
+    from legacy_saver.graph import restore_variables
+
+    path = write_checkpoint(
+        tmp_path / "m",
+        {"vgg_16/conv1/conv1_1/weights": np.zeros([3, 3, 3, 8], np.float32), "w": np.zeros([3])},
+    )
+    messages = []
+    for restore in ("saver", "restore_variables"):
+        with tf.Graph().as_default() as g:
+            v1.get_variable("block1_conv1/kernel", [3, 3, 3, 8])
+            v1.get_variable("w", [4], dtype=tf.float64)
+            with v1.Session(graph=g) as sess, pytest.raises(RestoreMismatchError) as e:
+                if restore == "saver":
+                    Saver().restore(sess, path)
+                else:
+                    restore_variables(
+                        sess, path, assignment_map={"block1_conv1/kernel": "block1_conv1/kernel",
+                                                    "w": "w"}
+                    )  # fmt: skip
+        messages.append(str(e.value).split("\n", 1)[1])  # the problems, without the head
+        assert isinstance(e.value, tf.errors.NotFoundError)
+    assert messages[0] == messages[1]
+    assert (
+        "missing: 'block1_conv1/kernel' [3, 3, 3, 8] is not in the checkpoint (closest in "
+        "checkpoint: 'vgg_16/conv1/conv1_1/weights' [3, 3, 3, 8])" in messages[0]
+    )
+    assert "shape: 'w' is [3] in the checkpoint, the graph expects [4]" in messages[0]

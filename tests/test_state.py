@@ -6,7 +6,6 @@ real files in ``test_state_tf.py``."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -30,12 +29,7 @@ from legacy_saver.state import (
 pytestmark = pytest.mark.filterwarnings("error::legacy_saver.state.StateFileWarning")
 
 
-def _v2(prefix: Path | str, shards: int = 1) -> str:
-    """Fake V2 checkpoint files (only their names matter here); returns the prefix."""
-    Path(f"{prefix}.index").write_bytes(b"i")
-    for i in range(shards):
-        Path(f"{prefix}.data-{i:05d}-of-{shards:05d}").write_bytes(b"d")
-    return str(prefix)
+from tests.helpers.fake_files import fake_v2 as _v2  # noqa: E402
 
 
 def _fields(s) -> tuple:
@@ -388,3 +382,33 @@ def test_write_is_atomic_and_fsynced(tmp_path, monkeypatch):
         update_checkpoint_state(tmp_path, tmp_path / "m-4")
     assert os.listdir(tmp_path) == ["checkpoint"]  # the temporary file is gone
     assert (tmp_path / "checkpoint").read_bytes() == before
+
+
+def test_dotdot_through_a_symlink_is_resolved_as_the_os_does(tmp_path):
+    """``link/../m-1`` looks inside as a string, but the OS resolves ``link`` first: with
+    ``link`` -> ``elsewhere/deep``, it names ``elsewhere/m-1``, outside (rule 3)."""
+    run, deep = tmp_path / "run", tmp_path / "elsewhere" / "deep"
+    run.mkdir()
+    deep.mkdir(parents=True)
+    _v2(tmp_path / "elsewhere" / "m-1")
+    (run / "link").symlink_to(deep)
+    (run / "checkpoint").write_text('model_checkpoint_path: "link/../m-1"\n')
+    with pytest.raises(StateFileError, match="outside"):
+        latest_checkpoint(run)
+    with pytest.raises(StateFileError, match="outside"):
+        update_checkpoint_state(run, str(run / "link" / ".." / "m-1"))
+    (run / "checkpoint").write_text('model_checkpoint_path: "sub/../m-2"\n')
+    (run / "sub").mkdir()
+    _v2(run / "m-2")
+    assert latest_checkpoint(run) == str(run / "sub/../m-2")  # a real ``..``, inside
+
+
+@pytest.mark.parametrize("name", ["*", "m-?", "[1]", "a\nb", "  spaced  ", "é"])
+def test_entries_are_names_never_patterns(tmp_path, name):
+    _v2(tmp_path / "m-1")  # what a glob of most of these would find
+    update_checkpoint_state(tmp_path, str(tmp_path / name))
+    assert get_checkpoint_state(tmp_path).model_checkpoint_path == str(tmp_path / name)
+    with pytest.raises(CheckpointNotFoundError):
+        latest_checkpoint(tmp_path)  # no file of that very name: never m-1
+    _v2(tmp_path / name)
+    assert latest_checkpoint(tmp_path) == str(tmp_path / name)

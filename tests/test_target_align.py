@@ -111,3 +111,29 @@ def test_importing_the_package_does_not_import_tensorflow():
     code = "import sys, converters.target; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_candidates_rank_by_shape_first():
+    """Issue 14.9: ``block1_conv1/kernel [3,3,3,64]`` is offered slim's conv1_1 weights of
+    that exact shape; a ``[64]`` bias is never offered ``global_step []``."""
+    sources = [
+        cand("vgg_16/conv1/conv1_1/weights", [3, 3, 3, 64]),
+        cand("vgg_16/conv1/conv1_1/biases", [64]),
+        cand("vgg_16/conv1/conv1_2/weights", [3, 3, 64, 64]),
+        cand("global_step", [], dtype="int64"),
+        cand("block1_conv1/kernel_old", [1, 1]),  # a close name of another shape
+    ]
+    targets = [
+        var("k", [3, 3, 3, 64], "vgg16/block1_conv1/kernel"),
+        var("b", [64], "resnet50/conv1_conv/bias"),
+    ]
+    result = align(sources, targets)
+    by_key = {u.dst: u.candidates for u in result.unmatched}
+    assert by_key["k"][0] == "vgg_16/conv1/conv1_1/weights [3, 3, 3, 64]"
+    assert by_key["b"][0] == "vgg_16/conv1/conv1_1/biases [64]"
+    assert not any(c.startswith("global_step") for c in by_key["b"])
+
+
+def test_same_name_with_another_shape_is_still_offered():
+    result = align([cand("dense_1/kernel", [16, 1])], [var("k", [16, 2], "seq/dense_1/kernel")])
+    assert result.unmatched[0].candidates == ("dense_1/kernel [16, 1]",)

@@ -3,14 +3,22 @@
 ``DST_ROOT/legacy-ckpt-manifest.json`` maps each source checkpoint (its prefix
 relative to SRC_ROOT) to::
 
-    {"fingerprint": {file: [size, version]}, "options": "<digest>",
-     "status": "done" | "failed" | "partial", "reason": str | null,
-     "action": "tf1_to_tf2" | ... | "copy", "bytes": int, "seconds": float,
-     "outputs": [relative paths], "report": {...} | null}
+    {"fingerprint": {file: [size, version, content]}, "options": "<digest>",
+     "status": "done" | "failed" | "partial" | "refused", "owned": bool,
+     "reason": str | null, "action": "tf1_to_tf2" | ... | "copy", "bytes": int,
+     "seconds": float, "outputs": [relative paths], "report": {...} | null}
 
-``partial`` is written for every item *before* its work starts, so an entry
-means "this batch owns that destination": a rerun may replace it. ``done`` and
-``failed`` replace it when the item ends. The file is rewritten after every
+plus ``"state_files"``: the state files this batch wrote (a rerun may replace
+those, and no others).
+
+``owned`` says the destination is this batch's to replace: it is decided
+*before* anything is written — true when nothing was there (or ``--overwrite``
+was given), false when a destination this batch did not write was found, which
+is then ``refused`` without being touched, on this run and every later one
+until ``--overwrite``. ``partial`` is written for every item before its work
+starts; ``done``, ``failed`` or ``refused`` replace it when the item ends.
+(Entries of older manifests without ``owned`` count as owned when ``done`` or
+``partial``.) The file is rewritten after every
 item, atomically (a temporary file renamed over it locally; a single object PUT,
 which stores are atomic about, on fsspec URLs), so a batch killed at any moment
 leaves the last complete manifest. Rewriting is O(items), so when a rewrite
@@ -32,9 +40,10 @@ from typing import Any
 from legacy_saver.bundle.fileio import write_bytes_atomic
 
 from .discover import MANIFEST_NAME
+from .walk import is_local_fs, read_regular
 
 SCHEMA = "legacy-ckpt/manifest/1"
-DONE, FAILED, PARTIAL = "done", "failed", "partial"
+DONE, FAILED, PARTIAL, REFUSED = "done", "failed", "partial", "refused"
 THROTTLE_ITEMS = 5000  # larger manifests (~2 MB) are not rewritten after every item
 
 
@@ -52,6 +61,7 @@ class Manifest:
     root: str
     src_root: str = ""
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    state_files: list[str] = field(default_factory=list)
     _last_save: float = field(default=0.0, repr=False)
     _save_cost: float = field(default=0.0, repr=False)
     _dirty: bool = field(default=False, repr=False)
@@ -71,14 +81,25 @@ class Manifest:
         if not fs.exists(manifest.path):
             return manifest
         try:
-            data = json.loads(fs.cat_file(manifest.path))
+            raw = read_regular(manifest.path) if _is_local(fs) else fs.cat_file(manifest.path)
+            data = json.loads(raw)
         except ValueError as exc:
             raise ValueError(f"{manifest.path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise ValueError(f"{manifest.path} is not a {SCHEMA} manifest")
         manifest.src_root = str(data.get("src_root", ""))
         manifest.items = dict(data.get("items", {}))
+        manifest.state_files = [str(s) for s in data.get("state_files", [])]
         return manifest
+
+    def owns(self, rel: str) -> bool:
+        """Whether this batch may replace ``rel``'s destination (see ``owned``)."""
+        entry = self.items.get(rel)
+        if not entry:
+            return False
+        if "owned" in entry:
+            return bool(entry["owned"])
+        return entry.get("status") in (DONE, PARTIAL)
 
     def is_current(self, rel: str, fingerprint: dict[str, Any], options: str) -> bool:
         """True when ``rel`` is done from these very bytes with these options."""
@@ -95,6 +116,7 @@ class Manifest:
             "schema": SCHEMA,
             "src_root": self.src_root,
             "items": dict(sorted(self.items.items())),
+            "state_files": sorted(set(self.state_files)),
         }
 
     def save(self, *, force: bool = True) -> None:
@@ -127,5 +149,4 @@ def write_atomic(fs: Any, path: str, data: bytes) -> None:
 
 
 def _is_local(fs: Any) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return protocol in ("file", "local")
+    return is_local_fs(fs)

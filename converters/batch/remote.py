@@ -14,9 +14,10 @@ import dataclasses
 import os
 import tempfile
 
+from legacy_saver.bundle.storage import storage_for
+from legacy_saver.bundle.writer import refuse_existing
 from legacy_saver.errors import CheckpointExistsError
 
-from ..destination import exists_message
 from ..options import ConversionOptions, TargetFormat
 from ..report import ConversionReport
 from . import transfer
@@ -39,6 +40,10 @@ def convert_any(src: str, dst: str, options: ConversionOptions) -> ConversionRep
         return api.convert(src, transfer.local_path(dst), options)
     if transfer.is_url(src) and transfer.is_url(dst) and src.rstrip("/") == dst.rstrip("/"):
         raise CheckpointExistsError(f"destination {dst} is the source checkpoint")
+    if transfer.is_url(src) and transfer.is_url(dst) and not options.dry_run:
+        streamed = _stream(src, dst, options)
+        if streamed is not None:
+            return streamed
     with tempfile.TemporaryDirectory(prefix="legacy-ckpt-") as tmp:
         local_src = src
         notes: tuple[str, ...] = ()
@@ -51,8 +56,9 @@ def convert_any(src: str, dst: str, options: ConversionOptions) -> ConversionRep
             report = api.convert(local_src, transfer.local_path(dst), options)
             return dataclasses.replace(report, src=src, notes=report.notes + notes)
         fs, remote = transfer.fs_for(dst)
-        if not options.overwrite and fs.exists(remote + ".index"):
-            raise CheckpointExistsError(exists_message(dst))
+        if not options.overwrite:
+            storage, prefix = storage_for(dst)
+            refuse_existing(prefix, storage)  # BundleWriter's rule and wording
         local = os.path.join(tmp, "dst", os.path.basename(remote.rstrip("/")) or "ckpt")
         report = api.convert(local_src, local, options)
         if not options.dry_run:
@@ -61,16 +67,46 @@ def convert_any(src: str, dst: str, options: ConversionOptions) -> ConversionRep
     return dataclasses.replace(report, src=src, dst=dst, notes=report.notes + notes)
 
 
+def _stream(src: str, dst: str, options: ConversionOptions) -> ConversionReport | None:
+    """URL to URL without a local copy (``stream``); None when this conversion needs
+    one (a target model, a V1 source...)."""
+    import time
+
+    from legacy_saver.bundle import load_checkpoint
+
+    from .stream import NotStreamable, stream_item
+
+    if options.target is not None or options.link:
+        return None
+    start = time.perf_counter()
+    if not options.overwrite:
+        storage, prefix = storage_for(dst)
+        refuse_existing(prefix, storage)  # BundleWriter's rule and wording
+    kind = {TargetFormat.TF2: "tf1_to_tf2", TargetFormat.TF1: "tf2_to_tf1"}.get(options.to)
+    if kind is None:
+        return None
+    with load_checkpoint(src) as reader:  # refuses the wrong kind of source as convert does
+        from converters import api
+
+        api.plan(reader, options)
+        notes = tuple(reader.notes)
+    try:
+        report = stream_item(src, dst, kind, options)
+    except NotStreamable:
+        return None
+    return ConversionReport.from_plan(
+        kind, src, dst, report["plan"], bytes_copied=report["bytes_copied"],
+        bytes_reencoded=report["bytes_reencoded"], seconds=time.perf_counter() - start,
+        notes=notes + ("streamed between the stores (no local copy)",),
+    )  # fmt: skip
+
+
 def _fetch_checkpoint(url: str, directory: str) -> str:
     """Download the checkpoint at ``url`` into ``directory``; its local prefix."""
     from legacy_saver.bundle import load_checkpoint
 
     with load_checkpoint(url) as reader:
-        bundle = reader.bundle
-        if bundle is not None:
-            files = [bundle.index_file] + [bundle.data_file(i) for i in range(bundle.num_shards)]
-        else:
-            files = list(reader._v1.files)  # type: ignore[union-attr]
+        files = [f.path for f in reader.files()]
         prefix = reader.prefix
     fs, _ = transfer.fs_for(url)
     os.makedirs(directory, exist_ok=True)

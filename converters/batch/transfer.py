@@ -13,11 +13,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from legacy_saver.bundle.fileio import fsync_dir
 from legacy_saver.bundle.files import files_of
-from legacy_saver.bundle.naming import TF_TEMP_MARKER, is_url, local_path, parse_temp
+from legacy_saver.bundle.naming import TF_TEMP_MARKER, is_url, local_path, parse_temp, temp_path
 
-__all__ = ["checkpoint_outputs", "download", "fs_for", "is_url", "local_path",
+from .walk import open_regular
+
+__all__ = ["checkpoint_outputs", "copy_regular", "download", "fs_for", "is_url", "local_path",
            "remove_stale_temps", "upload"]  # fmt: skip
+COPY_CHUNK_BYTES = 8 << 20
 
 
 def fs_for(path: str) -> tuple[Any, str]:
@@ -46,6 +50,27 @@ def remove_stale_temps(prefix: str) -> list[str]:
                 os.remove(path)
                 removed.append(path)
     return removed
+
+
+def copy_regular(src: str, dst: str) -> None:
+    """Copy regular file ``src`` to ``dst`` atomically (temporary, fsync, rename).
+    ``src`` is opened without blocking and checked first (``walk.open_regular``):
+    a FIFO or device raises ``NotRegularFileError`` instead of hanging."""
+    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+    fd = open_regular(src)
+    temp = temp_path(dst)
+    try:
+        with os.fdopen(fd, "rb") as fin, open(temp, "xb") as fout:
+            while chunk := fin.read(COPY_CHUNK_BYTES):
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(temp, dst)
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+    fsync_dir(os.path.dirname(dst))
 
 
 def checkpoint_outputs(prefix: str) -> list[str]:

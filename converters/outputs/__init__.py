@@ -9,17 +9,15 @@ neither Keras nor TensorFlow.
 
 from __future__ import annotations
 
-import enum
-
 from legacy_saver.errors import CheckpointError
 
+from ..options import TargetFormat
 from .keras_h5 import WEIGHTS_SUFFIX, KerasWeightsWriter
 
-
-class OutputFormat(enum.Enum):
-    TF2 = "tf2"  # object-based TF checkpoint (tf.train.Checkpoint reads it)
-    KERAS = "keras"  # a .weights.h5 file (model.load_weights, any backend)
-    KERAS_HUB = "keras-hub"  # a keras-hub preset directory
+# The formats are ``converters.options.TargetFormat`` (one enum for the whole
+# package); the outputs here are its TF2, KERAS and KERAS_HUB members.
+OutputFormat = TargetFormat
+OUTPUT_FORMATS = (TargetFormat.TF2, TargetFormat.KERAS, TargetFormat.KERAS_HUB)
 
 
 def format_for(dst: str, explicit: str | OutputFormat | None = None) -> OutputFormat:
@@ -30,18 +28,20 @@ def format_for(dst: str, explicit: str | OutputFormat | None = None) -> OutputFo
         try:
             fmt = OutputFormat(explicit)
         except ValueError:
-            known = ", ".join(f.value for f in OutputFormat)
-            raise CheckpointError(f"unknown format {explicit!r} (known: {known})") from None
+            fmt = None
     else:
         fmt = OutputFormat.KERAS if dst.endswith(WEIGHTS_SUFFIX) else OutputFormat.TF2
+    if fmt not in OUTPUT_FORMATS:
+        known = ", ".join(f.value for f in OUTPUT_FORMATS)
+        raise CheckpointError(f"unknown format {explicit!r} (known: {known})")
     if fmt is OutputFormat.KERAS and not dst.endswith(WEIGHTS_SUFFIX):
         raise CheckpointError(
             f"{dst}: a Keras weights file must end in {WEIGHTS_SUFFIX} "
             "(Keras's load_weights refuses any other name)"
         )
-    if fmt is OutputFormat.KERAS_HUB:
-        raise CheckpointError("format 'keras-hub' is not available in this build yet")
+    if fmt is OutputFormat.KERAS_HUB and dst.endswith(WEIGHTS_SUFFIX):
+        raise CheckpointError(f"{dst}: a keras-hub preset is a directory, not a {WEIGHTS_SUFFIX}")
     return fmt
 
 
-__all__ = ["WEIGHTS_SUFFIX", "KerasWeightsWriter", "OutputFormat", "format_for"]
+__all__ = ["OUTPUT_FORMATS", "WEIGHTS_SUFFIX", "KerasWeightsWriter", "OutputFormat", "format_for"]

@@ -12,7 +12,7 @@ protocol a preset implements; ``convert`` the verb. See docs/presets.md.
 """
 
 from .base import InputConvention, Match, Option, Preset, PresetError
-from .convert import convert, plan_conversion
+from .convert import convert, plan_conversion, target_for
 from .registry import Detection, detect, detect_shapes, get, list_presets, register
 
 __all__ = [
@@ -29,4 +29,5 @@ __all__ = [
     "list_presets",
     "plan_conversion",
     "register",
+    "target_for",
 ]

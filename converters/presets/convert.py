@@ -24,7 +24,7 @@ from ..outputs import OutputFormat, format_for
 from ..outputs.keras_layout import keras_layout
 from ..outputs.keras_plan import plan_for_keras
 from ..outputs.keras_write import write_keras_weights
-from ..pairing import TargetLayer, has_ema_shadows, resolve
+from ..pairing import has_ema_shadows, layers_of, resolve
 from ..plan import Plan, Unmatched
 from ..report import ConversionReport
 from ..rules import Rule, RuleSet, load_rules
@@ -34,19 +34,7 @@ from .registry import detect, get
 RulesArg = RuleSet | Sequence[Rule] | str | os.PathLike[str] | None
 
 
-def keras_layers(model: Any) -> list[TargetLayer]:
-    """Every layer of ``model`` (nested models included) as pairing sees it."""
-    out: list[TargetLayer] = []
-
-    def walk(m: Any) -> None:
-        for layer in getattr(m, "layers", ()):
-            names = tuple(v.path.rsplit("/", 1)[-1] for v in layer.weights)
-            out.append(TargetLayer(layer.name, type(layer).__name__, len(out), names))
-            if getattr(layer, "layers", None) and layer is not m:
-                walk(layer)
-
-    walk(model)
-    return out
+keras_layers = layers_of  # the name this module exported first
 
 
 def choose_preset(
@@ -182,8 +170,16 @@ def convert(
                 f"{reader.prefix} is already object-based (TF2); "
                 "presets convert TF1 name-based checkpoints"
             )
+        chosen, detected = choose_preset(reader, preset)
+        write = getattr(chosen, "write", None)  # presets that write keras/keras-hub themselves
+        if write is not None and fmt is not OutputFormat.TF2 and target is None and not rules:
+            values = chosen.resolve_options(options, detected)  # type: ignore[union-attr]
+            report: ConversionReport = write(reader, dst, fmt=fmt.value, values=values,
+                                             overwrite=overwrite, dry_run=dry_run)  # fmt: skip
+            return report
+        if fmt is OutputFormat.KERAS_HUB:
+            raise CheckpointError("format keras-hub is written by the bert and albert presets only")
         check_destination(reader, dst, overwrite=overwrite)
-        _refuse_source_file(reader, dst)
         planned, _target, notes = plan_conversion(
             reader,
             preset=preset,
@@ -212,7 +208,7 @@ def convert(
         if fmt is OutputFormat.KERAS:
             result = write_keras_weights(planned, reader, dst, overwrite=overwrite)
         else:
-            result = execute(plan, reader, dst)
+            result = execute(plan, reader, dst)  # fsync on, no plan record
         return ConversionReport.from_plan(
             kind,
             reader.prefix,
@@ -225,18 +221,12 @@ def convert(
         )
 
 
-def _refuse_source_file(reader: CheckpointReader, dst: str) -> None:
-    """Never write over one of the source's own files (same device and inode)."""
-    if not os.path.exists(dst):
-        return
-    here = os.stat(dst)
-    bundle = reader.bundle
-    files = [bundle.data_file(i) for i in range(bundle.num_shards)] if bundle else []
-    files.append(reader.prefix + ".index")
-    for path in files:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino):
-            raise CheckpointError(f"destination {dst} is the source's own file {path}")
+def target_for(src: str | os.PathLike[str], preset: str | Preset = "auto", **options: Any) -> Any:
+    """The Keras model a checkpoint's weights belong to, built with the options
+    the checkpoint fixes (its width multiplier, its classes) plus ``options``:
+    the model ``convert(src, ..., preset=preset, options=options)`` writes for."""
+    with load_checkpoint(src) as reader:
+        chosen, detected = choose_preset(reader, preset)
+    if chosen is None:
+        raise CheckpointError("target_for needs a preset name or 'auto'")
+    return chosen.builder(chosen.resolve_options(options, detected))

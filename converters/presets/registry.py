@@ -11,7 +11,7 @@ _PRESETS: dict[str, Preset] = {}
 _LOADED = False
 # Modules that define presets; each calls register() when imported. Cheap:
 # none imports Keras or TensorFlow at module level.
-PRESET_MODULES = ("slim_vgg",)
+PRESET_MODULES = ("slim_vgg", "slim_inception", "slim_resnet", "slim_mobilenet", "text_registry")
 
 
 def register(preset: Preset) -> Preset:

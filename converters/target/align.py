@@ -18,11 +18,13 @@ cast. Each source tensor feeds at most one target variable.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+from legacy_saver.bundle.suggest import Candidate as SuggestCandidate
+from legacy_saver.bundle.suggest import Suggester
 
 from ..plan import Action, Transform, Unmatched
 from .collect import TargetVariable
@@ -55,9 +57,12 @@ class Alignment:
 
 
 def align(candidates: Iterable[Candidate], targets: Iterable[TargetVariable]) -> Alignment:
-    """Match every target variable to at most one candidate, by the stages above."""
-    pool = list(candidates)
-    todo = list(targets)
+    """Match every target variable to at most one candidate, by the stages above.
+
+    Linear in the number of names (each stage is one pass over dictionaries;
+    nothing is removed from a list by value)."""
+    pool: dict[int, Candidate] = dict(enumerate(candidates))
+    todo: dict[int, TargetVariable] = dict(enumerate(targets))
     actions: dict[str, Action] = {}
     stages: list[tuple[str, Callable[[str], str], Callable[[TargetVariable], list[str]]]] = [
         ("exact", _same, _names),
@@ -65,41 +70,69 @@ def align(candidates: Iterable[Candidate], targets: Iterable[TargetVariable]) ->
         ("alias", _alias, lambda t: [_alias(n) for n in _names(t) + _stripped(t)]),
     ]
     for how, src_key, tgt_keys in stages:
-        by_name: dict[str, list[Candidate]] = {}
-        for cand in pool:
-            by_name.setdefault(src_key(cand.name), []).append(cand)
-        for target in list(todo):
-            found = _first_fit(target, (c for k in tgt_keys(target) for c in by_name.get(k, ())))
+        by_name: dict[str, dict[int, Candidate]] = {}
+        for i, cand in pool.items():
+            by_name.setdefault(src_key(cand.name), {})[i] = cand
+        for t, target in list(todo.items()):
+            found = _first_fit(
+                target, (ic for k in tgt_keys(target) for ic in by_name.get(k, {}).items())
+            )
             if found is not None:
-                actions[target.key] = _action(found, target, how)
-                pool.remove(found)
-                by_name[src_key(found.name)].remove(found)
-                todo.remove(target)
+                i, cand = found
+                actions[target.key] = _action(cand, target, how)
+                del pool[i], todo[t]
+                del by_name[src_key(cand.name)][i]
     for variant in (_names, _stripped):
-        for target, found in _ordinal(todo, pool, variant):
-            actions[target.key] = _action(found, target, "ordinal")
-            pool.remove(found)
-            todo.remove(target)
-    unmatched = [Unmatched(t.key, t.shape, closest(t, pool)) for t in todo]
-    return Alignment(actions, unmatched, pool)
+        for (t, target), (i, mate) in _ordinal(todo, pool, variant):
+            actions[target.key] = _action(mate, target, "ordinal")
+            del pool[i], todo[t]
+    left = list(pool.values())
+    index = _Index(left)  # built once for every unmatched target
+    unmatched = [Unmatched(t.key, t.shape, closest(t, index)) for t in todo.values()]
+    return Alignment(actions, unmatched, left)
 
 
-def closest(target: TargetVariable, pool: Sequence[Candidate]) -> tuple[str, ...]:
-    """The source names most like the target's identity name, with their shapes."""
-    shapes = {c.name: c.shape for c in pool}
-    hits: list[str] = []
-    for name in [*_stripped(target), *_names(target)]:
-        for hit in difflib.get_close_matches(name, list(shapes), n=MAX_CANDIDATES, cutoff=0.4):
-            if hit not in hits:
-                hits.append(hit)
-    return tuple(f"{h} {list(shapes[h])}" for h in hits[:MAX_CANDIDATES])
+class _Index:
+    """The unused candidates, indexed for ``closest``."""
+
+    def __init__(self, pool: Sequence[Candidate]) -> None:
+        self.suggester = Suggester(SuggestCandidate(c.name, c.shape, c.dtype) for c in pool)
+        self.by_name = {c.name: c for c in pool}
 
 
-def _first_fit(target: TargetVariable, found: Iterable[Candidate]) -> Candidate | None:
-    ranked = sorted(found, key=lambda c: c.rule is None)  # rule-made names first
-    for cand in ranked:
+def closest(target: TargetVariable, pool: _Index | Sequence[Candidate]) -> tuple[str, ...]:
+    """The source names most like the target, each with its shape: ranked by shape
+    (and dtype) first, then by name (``legacy_saver.bundle.suggest``), so a ``[64]``
+    bias is offered ``[64]`` tensors, never ``global_step []``. A source of exactly
+    the target's name but another shape takes the last place when it did not rank:
+    it is usually the answer ("the target wants [16, 2], the source has [16, 1]")."""
+    index = pool if isinstance(pool, _Index) else _Index(pool)
+    names = [*_stripped(target), *_names(target)]
+    ranked = sorted(
+        (
+            s
+            for name in names[:2]
+            for s in index.suggester.suggest(name, target.shape, target.dtype)
+        ),
+        key=lambda s: (s.fit, s.relation, -s.ratio, s.name),
+    )
+    hits = list(dict.fromkeys(f"{s.name} {list(s.shape or ())}" for s in ranked))
+    hits = hits[:MAX_CANDIDATES]
+    same = next((index.by_name[n] for n in names if n in index.by_name), None)
+    if same is not None:
+        text = f"{same.name} {list(same.shape)}"
+        if text not in hits:
+            hits = [*hits[: MAX_CANDIDATES - 1], text]
+    return tuple(hits)
+
+
+def _first_fit(
+    target: TargetVariable, found: Iterable[tuple[int, Candidate]]
+) -> tuple[int, Candidate] | None:
+    ranked = sorted(found, key=lambda ic: ic[1].rule is None)  # rule-made names first
+    for i, cand in ranked:
         if cand.shape == target.shape:
-            return cand
+            return i, cand
     return None
 
 
@@ -138,28 +171,28 @@ def _base_and_order(name: str) -> tuple[str, tuple[int, ...]]:
 
 
 def _ordinal(
-    todo: list[TargetVariable],
-    pool: list[Candidate],
+    todo: dict[int, TargetVariable],
+    pool: dict[int, Candidate],
     variant: Callable[[TargetVariable], list[str]],
-) -> list[tuple[TargetVariable, Candidate]]:
+) -> list[tuple[tuple[int, TargetVariable], tuple[int, Candidate]]]:
     """Pair names equal up to ``_N`` suffixes, in suffix order, when counts agree."""
-    targets: dict[str, list[tuple[tuple[int, ...], TargetVariable]]] = {}
-    for target in todo:
+    targets: dict[str, list[tuple[tuple[int, ...], tuple[int, TargetVariable]]]] = {}
+    for t, target in todo.items():
         names = variant(target)
         if names:
             base, order = _base_and_order(names[0])
-            targets.setdefault(base, []).append((order, target))
-    sources: dict[str, list[tuple[tuple[int, ...], Candidate]]] = {}
-    for cand in pool:
+            targets.setdefault(base, []).append((order, (t, target)))
+    sources: dict[str, list[tuple[tuple[int, ...], tuple[int, Candidate]]]] = {}
+    for i, cand in pool.items():
         base, order = _base_and_order(cand.name)
-        sources.setdefault(base, []).append((order, cand))
-    pairs: list[tuple[TargetVariable, Candidate]] = []
+        sources.setdefault(base, []).append((order, (i, cand)))
+    pairs: list[tuple[tuple[int, TargetVariable], tuple[int, Candidate]]] = []
     for base, group in targets.items():
         mates = sources.get(base, [])
         if len(mates) != len(group):
             continue
         zipped = list(zip(_in_order(group), _in_order(mates), strict=True))
-        if all(c.shape == t.shape for t, c in zipped):
+        if all(c[1].shape == t[1].shape for t, c in zipped):
             pairs.extend(zipped)
     return pairs
 

@@ -89,7 +89,29 @@ def plan_for_target(
     if unmatched and not partial:
         raise RestoreMismatchError(_unmatched_message(unmatched, spec, where))
     plan.unmatched.extend(unmatched)
+    if unmatched:
+        plan.object_graph = without_values(spec.object_graph, {u.dst for u in unmatched})
     return plan
+
+
+def without_values(object_graph: bytes, keys: set[str]) -> bytes:
+    """``object_graph`` with no attribute for ``keys`` (values the checkpoint does not
+    hold). TensorFlow looks up every attribute the graph lists, and a listed key
+    missing from the file is a ``NotFoundError`` even under ``expect_partial()``;
+    without the attribute, the variable keeps its own value when read."""
+    from legacy_saver.bundle.protos import TrackableObjectGraph
+
+    graph = TrackableObjectGraph()
+    graph.ParseFromString(object_graph)
+    for node in graph.nodes:
+        kept = [a for a in node.attributes if a.checkpoint_key not in keys]
+        if len(kept) != len(node.attributes):
+            copies = [type(a)() for a in kept]
+            for copy, attr in zip(copies, kept, strict=True):
+                copy.CopyFrom(attr)
+            del node.attributes[:]
+            node.attributes.extend(copies)
+    return bytes(graph.SerializeToString(deterministic=True))
 
 
 def _candidates(source: Any, keys: list[str], rules: Rules, plan: Plan) -> list[Candidate]:

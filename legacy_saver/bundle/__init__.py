@@ -8,6 +8,7 @@ from .dtypes import DType
 from .entry import BundleEntry
 from .reader import BundleReader
 from .v1 import V1Reader
+from .v1_writer import V1Writer
 from .writer import BundleWriter
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "CheckpointReader",
     "DType",
     "V1Reader",
+    "V1Writer",
     "list_variables",
     "load_checkpoint",
     "resolve_checkpoint",

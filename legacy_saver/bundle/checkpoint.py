@@ -18,6 +18,7 @@ from ..errors import CheckpointNotFoundError, TensorNotFoundError
 from .dtypes import DType
 from .naming import OBJECT_GRAPH_KEY, checkpoint_prefix_of, index_path, is_temp
 from .reader import BundleReader
+from .source import CheckpointFile, TensorReader
 from .storage import LOCAL, Storage, storage_for
 from .v1 import V1Reader, v1_files
 
@@ -109,6 +110,9 @@ def _not_found_message(text: str, storage: Storage) -> str:
 class CheckpointReader:
     """What ``tf.train.load_checkpoint`` returns, without TensorFlow.
 
+    One ``TensorReader`` (``BundleReader`` for V2, ``V1Reader`` for V1) does the work;
+    ``bundle`` is the V2 one, for raw entries, slices and byte copies.
+
     Attributes:
         prefix: the resolved checkpoint prefix.
         format_version: 1 or 2.
@@ -121,32 +125,43 @@ class CheckpointReader:
         self.prefix = resolved.prefix
         self.format_version = resolved.version
         self.notes = resolved.notes
-        self._v2: BundleReader | None = None
-        self._v1: V1Reader | None = None
+        self._reader: TensorReader
         if resolved.version == 2:
-            self._v2 = BundleReader(self.prefix, verify_checksums=verify_checksums, storage=storage)
+            self._reader = BundleReader(
+                self.prefix, verify_checksums=verify_checksums, storage=storage
+            )
         else:
-            self._v1 = V1Reader(resolved.files, verify_checksums=verify_checksums, storage=storage)
+            self._reader = V1Reader(
+                resolved.files, verify_checksums=verify_checksums, storage=storage
+            )
 
     @property
     def bundle(self) -> BundleReader | None:
-        """The V2 reader underneath (raw entries, slices), None for V1."""
-        return self._v2
+        """The V2 reader underneath (raw entries, slices, ``open_data``), None for V1."""
+        return self._reader if isinstance(self._reader, BundleReader) else None
+
+    @property
+    def reader(self) -> TensorReader:
+        """The format's own reader (``BundleReader`` or ``V1Reader``)."""
+        return self._reader
 
     def keys(self) -> list[str]:
         """Every tensor name, sorted."""
-        return sorted(self._v2.keys()) if self._v2 else self._v1.keys()  # type: ignore[union-attr]
+        return sorted(self._reader.keys())
+
+    def files(self) -> list[CheckpointFile]:
+        """The checkpoint's files with their sizes (None: missing): the ``.index`` and
+        every data shard, or the V1 file(s)."""
+        return self._reader.files()
 
     def has_tensor(self, name: str) -> bool:
-        if self._v2:
-            return name in self._v2
-        return name in self._v1  # type: ignore[operator]
+        return name in self._reader
 
     def shape(self, name: str) -> tuple[int, ...]:
-        return self._v2.entry(name).shape if self._v2 else self._v1.shape(name)  # type: ignore[union-attr]
+        return self._reader.shape(name)
 
     def dtype(self, name: str) -> DType:
-        return self._v2.dtype(name) if self._v2 else self._v1.dtype(name)  # type: ignore[union-attr]
+        return self._reader.dtype(name)
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         return {k: list(self.shape(k)) for k in self.keys()}
@@ -157,7 +172,7 @@ class CheckpointReader:
     def get_tensor(self, name: str) -> np.ndarray:
         if not self.has_tensor(name):
             raise TensorNotFoundError(f"tensor {name!r} not found in {self.prefix}")
-        return self._v2.get_tensor(name) if self._v2 else self._v1.get_tensor(name)  # type: ignore[union-attr]
+        return self._reader.get_tensor(name)
 
     @property
     def is_object_based(self) -> bool:
@@ -174,10 +189,7 @@ class CheckpointReader:
         return graph
 
     def close(self) -> None:
-        if self._v2:
-            self._v2.close()
-        if self._v1:
-            self._v1.close()
+        self._reader.close()
 
     def __enter__(self) -> CheckpointReader:
         return self

@@ -27,7 +27,7 @@ import os
 from typing import Any
 
 from ..errors import CheckpointNotFoundError, CorruptCheckpointError
-from .fileio import write_bytes_atomic
+from .fileio import open_regular, read_regular, write_bytes_atomic
 from .naming import DIGEST_SUFFIX, META_SUFFIX, data_path, digest_path, index_path
 from .reader import BundleReader
 
@@ -52,7 +52,7 @@ def checkpoint_files(prefix: str | os.PathLike[str]) -> list[str]:
     files = [prefix + META_SUFFIX] if os.path.exists(prefix + META_SUFFIX) else []
     files += [index_path(prefix), *shards]
     for path in files:
-        if not os.path.isfile(path):
+        if not os.path.exists(path):  # special files exist: _sha256 refuses them by name
             raise CheckpointNotFoundError(f"{path} is missing: cannot digest {prefix}")
     return files
 
@@ -60,7 +60,7 @@ def checkpoint_files(prefix: str | os.PathLike[str]) -> list[str]:
 def _sha256(path: str) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a FIFO or device is refused, not read forever
         while chunk := f.read(CHUNK_BYTES):
             h.update(chunk)
             size += len(chunk)
@@ -113,7 +113,7 @@ def verify_digest(prefix: str | os.PathLike[str]) -> None:
         )
     for name, want in entries.items():
         path = os.path.join(directory, name)
-        if not os.path.isfile(path):
+        if not os.path.exists(path):  # a FIFO or device exists: _sha256 refuses it by name
             raise CheckpointNotFoundError(f"{path} is missing (listed in {digest_path(prefix)})")
         sha, size = _sha256(path)
         if size != want["size"] or sha != want["sha256"]:
@@ -126,11 +126,9 @@ def verify_digest(prefix: str | os.PathLike[str]) -> None:
 def _read_manifest(path: str) -> dict[str, dict[str, Any]]:
     if not os.path.exists(path):
         raise CheckpointNotFoundError(f"{path} does not exist (no digest was written)")
-    if os.path.getsize(path) > MAX_MANIFEST_BYTES:
-        raise CorruptCheckpointError(f"{path} is {os.path.getsize(path)} bytes: not a manifest")
+    raw = read_regular(path, MAX_MANIFEST_BYTES)  # bounded; FIFOs and devices refused
     try:
-        with open(path, "rb") as f:
-            manifest = json.loads(f.read().decode("utf-8"))
+        manifest = json.loads(raw.decode("utf-8"))
         if manifest["format"] != FORMAT_NAME or manifest["algorithm"] != "sha256":
             raise ValueError(f"format {manifest['format']!r}, algorithm {manifest['algorithm']!r}")
         if manifest["version"] > FORMAT_VERSION:

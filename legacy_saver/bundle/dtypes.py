@@ -5,13 +5,17 @@ and its numpy counterparts.
 to ``tf.float32`` and friends (``tf.DType.__eq__`` accepts enum numbers) while
 needing no TensorFlow. Numeric tensors are stored as raw little-endian bytes
 of the numpy dtype below; strings are object arrays of ``bytes``.
+
+bfloat16, the float8/float4 types and int4/int2 come from ``ml_dtypes``, which takes most of this
+package's import time: it is imported only when a tensor of one of those types is
+read or written (``DType.numpy``), never to list a checkpoint (``itemsize`` is a table).
 """
 
 from __future__ import annotations
 
 import enum
+import sys
 
-import ml_dtypes
 import numpy as np
 
 from ..errors import UnsupportedFeatureError
@@ -48,6 +52,11 @@ class DType(enum.IntEnum):
     FLOAT8_E4M3FNUZ = 26
     FLOAT8_E4M3B11FNUZ = 27
     FLOAT8_E5M2FNUZ = 28
+    INT4 = 29  # stored one element per byte, as TensorFlow 2.21 writes them
+    UINT4 = 30
+    INT2 = 31
+    UINT2 = 32
+    FLOAT4_E2M1FN = 33
 
     @property
     def tf_name(self) -> str:
@@ -56,8 +65,12 @@ class DType(enum.IntEnum):
 
     @property
     def numpy(self) -> np.dtype:
-        """The numpy dtype tensors of this type are returned as."""
+        """The numpy dtype tensors of this type are returned as (imports ``ml_dtypes``
+        for bfloat16 and float8)."""
         found = _NUMPY.get(self)
+        if found is None and self in _ML_DTYPES:
+            _load_ml_dtypes()
+            found = _NUMPY.get(self)
         if found is None:
             raise UnsupportedFeatureError(f"dtype {self.tf_name} has no numpy equivalent here")
         return found
@@ -65,7 +78,10 @@ class DType(enum.IntEnum):
     @property
     def itemsize(self) -> int:
         """Bytes per element on disk (0 for variable-length strings)."""
-        return 0 if self is DType.STRING else self.numpy.itemsize
+        found = _ITEMSIZE.get(self)
+        if found is None:
+            raise UnsupportedFeatureError(f"dtype {self.tf_name} has no numpy equivalent here")
+        return found
 
     def __str__(self) -> str:
         return self.tf_name
@@ -82,17 +98,24 @@ _NUMPY: dict[DType, np.dtype] = {
     DType.COMPLEX64: np.dtype("<c8"),
     DType.INT64: np.dtype("<i8"),
     DType.BOOL: np.dtype("?"),
-    DType.BFLOAT16: np.dtype(ml_dtypes.bfloat16),
     DType.UINT16: np.dtype("<u2"),
     DType.COMPLEX128: np.dtype("<c16"),
     DType.FLOAT16: np.dtype("<f2"),
     DType.UINT32: np.dtype("<u4"),
     DType.UINT64: np.dtype("<u8"),
-    DType.FLOAT8_E5M2: np.dtype(ml_dtypes.float8_e5m2),
-    DType.FLOAT8_E4M3FN: np.dtype(ml_dtypes.float8_e4m3fn),
-    DType.FLOAT8_E4M3FNUZ: np.dtype(ml_dtypes.float8_e4m3fnuz),
-    DType.FLOAT8_E4M3B11FNUZ: np.dtype(ml_dtypes.float8_e4m3b11fnuz),
-    DType.FLOAT8_E5M2FNUZ: np.dtype(ml_dtypes.float8_e5m2fnuz),
+}
+_ML_DTYPES = {  # DType -> the ml_dtypes type name, loaded by _load_ml_dtypes
+    DType.BFLOAT16: "bfloat16",
+    DType.FLOAT8_E5M2: "float8_e5m2",
+    DType.FLOAT8_E4M3FN: "float8_e4m3fn",
+    DType.FLOAT8_E4M3FNUZ: "float8_e4m3fnuz",
+    DType.FLOAT8_E4M3B11FNUZ: "float8_e4m3b11fnuz",
+    DType.FLOAT8_E5M2FNUZ: "float8_e5m2fnuz",
+    DType.INT4: "int4",
+    DType.UINT4: "uint4",
+    DType.INT2: "int2",
+    DType.UINT2: "uint2",
+    DType.FLOAT4_E2M1FN: "float4_e2m1fn",
 }
 
 # Quantized types are stored like their integer twins; we read them as such.
@@ -106,11 +129,36 @@ _NUMPY.update(
     }
 )
 
+_ITEMSIZE: dict[DType, int] = {dt: np_dtype.itemsize for dt, np_dtype in _NUMPY.items()}
+_ITEMSIZE.update({DType.STRING: 0, DType.BFLOAT16: 2, **dict.fromkeys(list(_ML_DTYPES)[1:], 1)})
+
 _FROM_NUMPY: dict[np.dtype, DType] = {}
-for _dt, _np in _NUMPY.items():
-    if _dt.name.startswith("Q"):
-        continue
-    _FROM_NUMPY.setdefault(_np.newbyteorder("<") if _np.kind not in "OV" else _np, _dt)
+
+
+def _register(items: dict[DType, np.dtype]) -> None:
+    for dt, np_dtype in items.items():
+        if dt.name.startswith("Q"):
+            continue
+        key = np_dtype.newbyteorder("<") if np_dtype.kind not in "OV" else np_dtype
+        _FROM_NUMPY.setdefault(key, dt)
+
+
+_register(_NUMPY)
+
+
+def _load_ml_dtypes() -> None:
+    """Import ``ml_dtypes`` and add its types to the tables (idempotent)."""
+    if DType.BFLOAT16 in _NUMPY:
+        return
+    import ml_dtypes
+
+    found = {
+        dt: np.dtype(getattr(ml_dtypes, name))
+        for dt, name in _ML_DTYPES.items()
+        if hasattr(ml_dtypes, name)
+    }  # fmt: skip (int2/float4 need ml_dtypes >= 0.5)
+    _NUMPY.update(found)
+    _register(found)
 
 
 def dtype_from_enum(value: int, *, where: str = "") -> DType:
@@ -132,6 +180,9 @@ def dtype_from_numpy(dtype: np.dtype | type, *, where: str = "") -> DType:
     if dt.byteorder == ">":
         dt = dt.newbyteorder("<")
     found = _FROM_NUMPY.get(dt)
+    if found is None and "ml_dtypes" in sys.modules:  # an ml_dtypes array: its types exist
+        _load_ml_dtypes()
+        found = _FROM_NUMPY.get(dt)
     if found is None:
         raise UnsupportedFeatureError(f"{where}numpy dtype {dt} has no checkpoint dtype")
     return found

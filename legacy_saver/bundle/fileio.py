@@ -89,8 +89,14 @@ def read_regular(path: str, max_bytes: int | None = None) -> bytes:
         CheckpointNotFoundError, CorruptCheckpointError: as ``open_regular``; also when
             the file is larger than ``max_bytes``.
     """
+    return read_identified(path, max_bytes)[0]
+
+
+def read_identified(path: str, max_bytes: int | None = None) -> tuple[bytes, tuple[int, int]]:
+    """``read_regular``, and the ``(st_dev, st_ino)`` of the file that was read."""
     with open_regular(path) as f:
-        size = os.fstat(f.fileno()).st_size
+        info = os.fstat(f.fileno())
+        size = info.st_size
         if max_bytes is not None and size > max_bytes:
             raise CorruptCheckpointError(f"{path} is {size} bytes, more than {max_bytes} allowed")
         buf = bytearray(size)
@@ -102,7 +108,16 @@ def read_regular(path: str, max_bytes: int | None = None) -> bytes:
             done += n
         view.release()
         del buf[done:]
-        return bytes(buf)
+        return bytes(buf), (info.st_dev, info.st_ino)
+
+
+def same_file(path: str, identity: tuple[int, int]) -> bool:
+    """Whether ``path`` still names the file ``identity`` (``(st_dev, st_ino)``)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == identity
 
 
 def regular_size(path: str) -> int:
@@ -224,7 +239,7 @@ def copy_file_atomic(src: str, dst: str, *, link: bool = False, fsync: bool = Tr
             except OSError:
                 linked = False
         if not linked:
-            with open(src, "rb") as fin, open(temp, "xb") as fout:
+            with open_regular(src) as fin, open(temp, "xb") as fout:
                 while chunk := fin.read(COPY_CHUNK_BYTES):
                     fout.write(chunk)
                 fout.flush()

@@ -10,6 +10,21 @@ Names are exact (``naming``): a prefix is never used as a glob, so ``*``, ``[1]`
 files of other checkpoints that way). The one pattern understood is TensorFlow's own
 V1 shard pattern ``prefix-?????-of-00002``. Only regular files count; a directory or
 a symlink to one never does.
+
+Deleting (``remove_checkpoint``, and retention through it) is stricter still: only files
+*proven* to be a checkpoint's are removed (``removable_files``; ``docs/state-file.md``,
+"Path rules"):
+
+1. the checkpoint's table exists and ends in the LevelDB table magic: ``prefix.index``
+   (V2) or the V1 file ``prefix`` / each of its shards. Without one, nothing of the prefix
+   goes, not even a ``.meta``: a state-file entry ``train.py`` (V1) or ``*`` deletes nothing;
+2. only the exact names of that prefix: data shards, index or V1 file(s), ``.meta``, digest;
+3. with ``directory``: only when the prefix's directory *is* that directory (same device
+   and inode after resolving symlinks), so ``link/victim`` with ``link`` pointing out of it,
+   or a subdirectory, deletes nothing;
+4. never a file that is (same device and inode) one of the ``keep`` files: the checkpoint
+   just written under any alias, the state file itself. Removing a name never touches the
+   file behind a symlink, and a hard link to a file elsewhere leaves that file intact.
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ from .naming import (
     plan_path,
     strip_v1_shard,
 )
+from .table_format import FOOTER_BYTES, TABLE_MAGIC
 
 StrPath = str | os.PathLike[str]
 
@@ -52,18 +68,88 @@ def get_checkpoint_mtimes(checkpoint_prefixes: Sequence[StrPath]) -> list[float]
 
 
 def remove_checkpoint(
-    checkpoint_prefix: StrPath, checkpoint_format_version: int = 2, meta_graph_suffix: str = "meta"
-) -> None:
+    checkpoint_prefix: StrPath,
+    checkpoint_format_version: int = 2,
+    meta_graph_suffix: str = "meta",
+    *,
+    directory: StrPath | None = None,
+    keep: Sequence[StrPath] = (),
+) -> list[str]:
     """Deletes a checkpoint's files; files already missing are not an error.
 
     Format 2 (``SaverDef.V2``): ``prefix.index`` and every ``prefix.data-NNNNN-of-NNNNN``;
     format 1: the data file or its shards. ``prefix.<meta_graph_suffix>`` and the digest
-    manifest go too. Only regular files with exactly these names are removed.
+    manifest go too. Only regular files with exactly these names are removed, and only
+    when they are proven a checkpoint's (``removable_files``: the module docstring's rules;
+    ``directory`` and ``keep`` as there). Returns the paths removed.
     """
-    for path in files_of(os.fspath(checkpoint_prefix), checkpoint_format_version,
-                         meta_graph_suffix):  # fmt: skip
+    removed = []
+    prefix = os.fspath(checkpoint_prefix)
+    for path in removable_files(prefix, checkpoint_format_version, meta_graph_suffix,
+                                directory=directory, keep=keep):  # fmt: skip
         with contextlib.suppress(FileNotFoundError):  # another process got there first
             os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def removable_files(
+    prefix: str,
+    version: int = 2,
+    meta_graph_suffix: str = "meta",
+    *,
+    directory: StrPath | None = None,
+    keep: Sequence[StrPath] = (),
+) -> list[str]:
+    """The files of ``prefix`` that may be deleted (the module docstring's four rules),
+    index or V1 file(s) last; [] when nothing proves ``prefix`` a checkpoint."""
+    if is_temp(os.path.basename(prefix)) or not os.path.basename(strip_v1_shard(prefix)):
+        return []
+    if directory is not None and not _same_file(os.path.dirname(prefix) or ".", directory):
+        return []
+    tables = [prefix + INDEX_SUFFIX] if version == 2 else [prefix, *_v1_shards(prefix)]
+    if not any(_is_table(t) for t in tables):
+        return []
+    kept = {_identity(p) for k in keep for p in (os.fspath(k), *_all_files(os.fspath(k)))}
+    kept.discard(None)
+    found = files_of(prefix, version, meta_graph_suffix)
+    return [f for f in found if _identity(f) not in kept and (f not in tables or _is_table(f))]
+
+
+def _all_files(prefix: str) -> list[str]:
+    """Every file ``prefix`` may own, in either format (for ``keep``)."""
+    return files_of(prefix, 2) + files_of(prefix, 1)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _same_file(a: StrPath, b: StrPath) -> bool:
+    ia = _identity(os.fspath(a))
+    return ia is not None and ia == _identity(os.fspath(b))
+
+
+def _is_table(path: str) -> bool:
+    """A regular file ending in the LevelDB table magic (V2 index or V1 file). Opened
+    without blocking, so a FIFO under the name neither hangs nor counts."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < FOOTER_BYTES:
+            return False
+        return os.pread(fd, 8, st.st_size - 8) == TABLE_MAGIC.to_bytes(8, "little")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def files_of(prefix: str, version: int = 2, meta_graph_suffix: str = "meta") -> list[str]:

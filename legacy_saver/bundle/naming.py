@@ -16,7 +16,9 @@ directory, ``.<base>.tmp-<pid>-<tag><rest>`` (``tag``: 8 hex digits, fresh per w
 name. ``parse_temp`` recovers the parts; ``is_temp`` also recognises the temporaries
 TensorFlow's own writers make (``<name>.tempstate<digits>`` from ``BundleWriter``,
 ``<prefix>_temp/`` part directories of sharded saves). Nothing that lists checkpoints
-(discovery, retention, ``checkpoint_files``) may count a temporary as a checkpoint.
+(discovery, retention, ``checkpoint_files``) may count a temporary as a checkpoint. A write
+claims its temporaries with ``<group>.lock`` (``claim_lock_path``, ``bundle.temps``); a Saver
+updating ``DIR/checkpoint`` holds ``DIR/.checkpoint.lock`` (``state_lock_path``).
 
 Names here are exact: nothing in this module builds or matches globs, so a prefix
 containing ``*``, ``[`` or ``?`` means itself.
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from dataclasses import dataclass
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "STATE_FILENAME",
     "TempName",
     "checkpoint_prefix_of",
+    "claim_lock_path",
     "data_path",
     "digest_path",
     "index_path",
@@ -49,6 +51,7 @@ __all__ = [
     "parse_temp",
     "parse_v1_shard",
     "plan_path",
+    "state_lock_path",
     "state_path",
     "strip_v1_shard",
     "temp_path",
@@ -70,6 +73,7 @@ _TEMP = re.compile(r"^\.(?P<base>.+)\.tmp-(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})(?P<r
 TEMP_INFIX = ".tmp-"
 TF_TEMP_MARKER = ".tempstate"  # TensorFlow's BundleWriter: "<final name>.tempstate<random>"
 TF_PARTS_SUFFIX = "_temp"  # sharded saves write parts into "<prefix>_temp/" and merge them
+LOCK_SUFFIX = ".lock"  # temps.py: a write's claim ``<group>.lock``; a state file's ``.<name>.lock``
 
 
 # -- a checkpoint's files ------------------------------------------------------------
@@ -133,6 +137,14 @@ def state_path(directory: str, latest_filename: str | None = None) -> str:
     return os.path.join(directory, STATE_FILENAME if latest_filename is None else latest_filename)
 
 
+def state_lock_path(directory: str, latest_filename: str | None = None) -> str:
+    """``DIR/.checkpoint.lock``: the lock held while a Saver updates ``DIR/checkpoint``
+    (``bundle.temps.locked``). Hidden, persistent, never a checkpoint."""
+    return os.path.join(
+        directory, "." + os.path.basename(state_path("", latest_filename)) + LOCK_SUFFIX
+    )
+
+
 def checkpoint_prefix_of(path: str) -> str | None:
     """The prefix a file of a checkpoint belongs to (``P.index``, ``P.meta``, ``P.sha256``,
     ``P.plan.json``, ``P.data-*``), else None."""
@@ -166,7 +178,7 @@ class TempName:
 
 def new_tag() -> str:
     """A fresh 8-hex-digit tag for a temporary name."""
-    return secrets.token_hex(4)
+    return os.urandom(4).hex()
 
 
 def temp_path(path: str, *, tag: str | None = None, pid: int | None = None) -> str:
@@ -174,6 +186,12 @@ def temp_path(path: str, *, tag: str | None = None, pid: int | None = None) -> s
     directory, base = os.path.split(path)
     owner = os.getpid() if pid is None else pid
     return os.path.join(directory, f".{base}{TEMP_INFIX}{owner}-{tag or new_tag()}")
+
+
+def claim_lock_path(temp: str) -> str:
+    """``<temp>.lock``: the lock file claiming the temporaries of one write (``bundle.temps``);
+    itself a member of the write's group (``parse_temp`` reads ``rest=".lock"``)."""
+    return temp + LOCK_SUFFIX
 
 
 def parse_temp(name: str) -> TempName | None:

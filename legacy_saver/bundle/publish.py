@@ -13,17 +13,25 @@ checkpoint, whole; from then on the new one, whole.
 
 Generations. The checkpoint that was replaced keeps its data files until the next publish
 of ``P`` retires them: TensorFlow's reader opens data files only when it first reads a
-tensor, so one that read the old ``.index`` just before the switch still finds its data.
-At rest a re-saved prefix therefore holds at most two generations (the shard count
-alternates between ``n`` and ``n + 1``); a writer that replaces ``P`` retires the older
-one before writing its own data, so the peak is two checkpoints' worth, as with any
-atomic replacement. ``files.remove_checkpoint`` removes every generation.
+tensor, so one that read the old ``.index`` just before the switch still finds its data
+for as long as the next re-save takes to write. At rest a re-saved prefix therefore
+holds at most two generations. The count of a new generation is free of both the live
+and the previous one, so it cycles through ``n``, ``n + 1``, ``n + 2``: a lazy reader
+that stalls between reading the index and opening the data across one publish is
+safe; across two it finds the data missing; across three it meets another
+generation's bytes under the same names, which the entry checksums refuse. Our own
+reader opens the shards together with the index and is never affected.
+A ``BundleWriter`` that replaces ``P`` at least ``RETIRE_GRACE_S`` after its last
+publish retires the older generation before writing its own data, so the peak is two
+checkpoints' worth, as with any atomic replacement; back-to-back re-saves (and the
+Saver's) retire at publish, a peak of three. ``files.remove_checkpoint`` removes every
+generation.
 
 Order, locally (``publish_bundle``), under an ``flock`` of the directory (publishes of one
 directory on this host run one at a time)::
 
-    1  remove the data files of P that the live P.index does not use   (previous generation)
-    2  count c := n if no data file of P has count n, else n + 1, ...
+    1  count c := n if no data file of P has count n, else n + 1, ...
+    2  remove the data files of P that the live P.index does not use   (previous generation)
     3  fsync + rename each new shard to P.data-i-of-c (and empty shards n .. c-1)
     4  fsync the directory
     5  remove P.sha256 (the manifest of the checkpoint being replaced)
@@ -39,6 +47,7 @@ rename, and no lock or fsync: object stores make each object appear whole, and t
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 
 from .coding import DecodeError
@@ -51,6 +60,8 @@ __all__ = ["data_generations", "free_count", "live_shard_count", "plan_count",
            "publish_bundle", "publish_prefix", "reheader_index", "retire_previous"]  # fmt: skip
 
 MAX_INDEX_BYTES_FOR_HEADER = 1 << 31  # the live index is read whole to learn its shard count
+RETIRE_GRACE_S = 10.0  # a writer opening over P retires the previous generation only this
+# long after P's last publish (peak disk two checkpoints); sooner, its publish does (three)
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -92,11 +103,18 @@ def live_shard_count(storage: Storage, prefix: str) -> int | None:
         return None
 
 
-def retire_previous(storage: Storage, prefix: str, keep: int | None = None) -> list[str]:
+def retire_previous(
+    storage: Storage, prefix: str, keep: int | None = None, *, min_age_s: float = 0.0
+) -> list[str]:
     """Remove every data file of ``prefix`` that its live ``.index`` does not use (the
     previous generation, leftovers of crashed writes), except those of shard count
     ``keep`` (a writer's own, already visible on some fsspec filesystems); return what
-    was removed."""
+    was removed. With ``min_age_s``, nothing is removed unless the live ``.index`` was
+    published at least that long ago (readers of the previous index get that grace)."""
+    if min_age_s > 0:
+        published = storage.modified(index_path(prefix))
+        if published is None or time.time() - published < min_age_s:
+            return []
     live = live_shard_count(storage, prefix)
     removed = []
     for count, paths in data_generations(storage, prefix).items():
@@ -116,9 +134,8 @@ def free_count(wanted: int, taken: set[int]) -> int:
 
 
 def plan_count(storage: Storage, prefix: str, num_shards: int) -> int:
-    """For writers whose files cannot be renamed (fsspec): retire the previous generation
-    and pick the count the new data files are named with now."""
-    retire_previous(storage, prefix)
+    """For writers whose files cannot be renamed (fsspec): the count the new data files
+    are named with, chosen now, free of every data file of ``prefix`` on storage."""
     return free_count(num_shards, set(data_generations(storage, prefix)))
 
 
@@ -134,9 +151,10 @@ def publish_bundle(
     directory = os.path.dirname(prefix) if storage.is_local else _split(prefix)[0]
     published: list[str] = []
     with storage.lock(directory):
+        on_disk = set(data_generations(storage, prefix))
         retire_previous(storage, prefix, keep=count)
-        if count is None:
-            count = free_count(len(data), set(data_generations(storage, prefix)))
+        if count is None:  # free of every count on disk a moment ago: a reader still holding
+            count = free_count(len(data), on_disk)  # the retired index gets "missing", no mix
         pending: list[Staged] = list(data)
         try:
             for shard in range(count):

@@ -15,6 +15,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import (
+    CheckpointError,
     CheckpointNotFoundError,
     CorruptCheckpointError,
     TensorNotFoundError,
@@ -23,17 +24,21 @@ from ..errors import (
 from .coding import DecodeError, crc32c, unmask_crc
 from .dtypes import DType
 from .entry import BundleEntry, Extent
+from .fileio import read_identified, same_file
 from .naming import data_path, index_path
 from .ordered_code import slice_key
 from .protos import ENDIAN_BIG, ENDIAN_LITTLE, BundleHeaderProto
+from .source import CheckpointFile
 from .storage import Storage, storage_for
-from .strings import decode_strings
+from .strings import StringLayout
 from .table import TableReader
 
 HEADER_KEY = b""
 BUNDLE_VERSION = 1  # tensor_bundle.cc kTensorBundleVersion: what this reader understands
 MAX_SHARDS = 1_000_000
 READ_CHUNK_BYTES = 64 << 20  # read big tensors in pieces so one read() never copies 2 GB
+EAGER_OPEN_MAX_SHARDS = 64  # open the shards with the index up to this many (fds are finite)
+OPEN_ATTEMPTS = 3  # re-read the index this often if it keeps being replaced while opening
 
 
 def _decode_key(key: bytes) -> str:
@@ -57,7 +62,15 @@ def _extents_key(extents: tuple[Extent, ...], shape: tuple[int, ...]) -> tuple[s
 
 
 class BundleReader:
-    """Random access to the tensors of one V2 checkpoint prefix."""
+    """Random access to the tensors of one V2 checkpoint prefix.
+
+    Consistency under re-saves (local files): right after reading the ``.index`` the
+    reader opens the data shards it names (up to ``EAGER_OPEN_MAX_SHARDS``) and then
+    checks that ``P.index`` is still the file it read; if a writer replaced it
+    meanwhile, it reads again. From then on it holds the very files that index
+    describes, whatever is published or deleted under those names later
+    (``publish.py``): it never mixes two generations of a checkpoint.
+    """
 
     def __init__(
         self, prefix: str | os.PathLike[str], *, verify_checksums: bool = True,
@@ -70,15 +83,39 @@ class BundleReader:
         self._storage = storage
         self._verify = verify_checksums
         self.index_file = index_path(self.prefix)
-        if not storage.exists(self.index_file):
-            raise CheckpointNotFoundError(f"{self.index_file} does not exist")
-        raw = storage.read(self.index_file)
-        self.index_bytes = len(raw)
-        self.compressed_blocks = False
-        self._entries = self._load_index(raw)
         self._decoded: dict[str, BundleEntry] = {}
         self._files: dict[int, BinaryIO] = {}
         self._shard_sizes: dict[int, int] = {}
+        self.compressed_blocks = False
+        if not storage.is_local:
+            if not storage.exists(self.index_file):
+                raise CheckpointNotFoundError(f"{self.index_file} does not exist")
+            raw = storage.read(self.index_file)
+            self.index_bytes = len(raw)
+            self._entries = self._load_index(raw)
+            return
+        for _ in range(OPEN_ATTEMPTS):
+            raw, identity = read_identified(self.index_file)
+            self.index_bytes = len(raw)
+            self._entries = self._load_index(raw)
+            if self.num_shards > EAGER_OPEN_MAX_SHARDS:
+                break
+            self._open_shards()
+            if same_file(self.index_file, identity):
+                break
+            self.close()  # P.index was replaced while the shards were opened: again
+            self._decoded.clear()
+
+    def _open_shards(self) -> None:
+        """Open every data shard now (missing or refused ones are left to the first read,
+        which names the tensor)."""
+        for shard in range(self.num_shards):
+            try:
+                f = self._storage.open_read(self.data_file(shard))
+            except (CheckpointError, OSError):
+                continue
+            self._files[shard] = f
+            self._shard_sizes[shard] = os.fstat(f.fileno()).st_size
 
     # -- index -------------------------------------------------------------
     def _corrupt(self, detail: str) -> CorruptCheckpointError:
@@ -155,6 +192,22 @@ class BundleReader:
         """The dtype of ``key``; an unknown enum names the file and the key."""
         return self._dtype(self.entry(key))
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self.entry(key).shape
+
+    def files(self) -> list[CheckpointFile]:
+        """The ``.index`` and every data shard, with sizes (None: missing)."""
+        paths = [self.index_file] + [self.data_file(i) for i in range(self.num_shards)]
+        return [CheckpointFile(p, self._size_or_none(p)) for p in paths]
+
+    def _size_or_none(self, path: str) -> int | None:
+        if path == self.index_file:
+            return self.index_bytes
+        try:
+            return self._storage.size(path) if self._storage.exists(path) else None
+        except FileNotFoundError:
+            return None
+
     def _dtype(self, entry: BundleEntry) -> DType:
         try:
             return entry.dtype
@@ -179,12 +232,14 @@ class BundleReader:
     def data_file(self, shard: int) -> str:
         return data_path(self.prefix, shard, self.num_shards)
 
-    def locate(self, entry: BundleEntry) -> str:
-        """The path of the shard holding ``entry``'s bytes, after checking that it
-        exists and is long enough (the errors name the tensor): for callers that
-        copy the bytes themselves."""
-        self._shard(entry)
-        return self.data_file(entry.shard_id)
+    def open_data(self, entry: BundleEntry) -> BinaryIO:
+        """The open data shard holding ``entry``'s bytes (``entry.offset`` onwards,
+        ``entry.size`` of them), for callers that copy the bytes themselves, after
+        checking that the shard exists, is a regular file and is long enough (the
+        errors name the shard and the tensor). The handle belongs to this reader: use
+        positioned reads (``os.pread``, ``copy_file_range`` with an offset), do not
+        close it; it lives until ``close()``."""
+        return self._shard(entry)
 
     def _shard(self, entry: BundleEntry) -> BinaryIO:
         shard = entry.shard_id
@@ -195,8 +250,17 @@ class BundleReader:
                 raise CheckpointNotFoundError(
                     f"{path} is missing (tensor {entry.key!r} is stored there)"
                 )
-            self._shard_sizes[shard] = self._storage.size(path)
-            f = self._files[shard] = self._storage.open_read(path)
+            try:
+                f = self._storage.open_read(path)
+            except FileNotFoundError:
+                raise CheckpointNotFoundError(
+                    f"{path} is missing (tensor {entry.key!r} is stored there)"
+                ) from None
+            local = self._storage.is_local
+            self._shard_sizes[shard] = (
+                os.fstat(f.fileno()).st_size if local else self._storage.size(path)
+            )
+            self._files[shard] = f
         if entry.offset + entry.size > self._shard_sizes[shard]:
             raise CorruptCheckpointError(
                 f"{self.data_file(shard)} is truncated: tensor {entry.key!r} needs bytes "
@@ -253,24 +317,48 @@ class BundleReader:
         return out
 
     def _read_strings(self, entry: BundleEntry) -> np.ndarray:
-        self._shard(entry)
-        data = bytearray(entry.size)
-        self.read_into(entry, memoryview(data), verify=False)  # decode_strings checks the crc
+        layout = self._string_layout(entry)
+        out = np.empty(entry.num_elements, dtype=object)
+        done = 0
+        for chunk in layout.values():
+            out[done : done + len(chunk)] = chunk
+            done += len(chunk)
+        return out.reshape(entry.shape)
+
+    def string_layout(self, key: str) -> StringLayout:
+        """The stored string tensor ``key`` (unsliced), checked, its strings decoded on
+        demand (``StringLayout.values``/``take``): for tools that must not hold a Python
+        object per string (``diff``, ``inspect --tensor``)."""
+        entry = self.entry(key)
+        if entry.slices or self._dtype(entry) is not DType.STRING:
+            raise ValueError(f"{key!r} is not a stored (unsliced) string tensor")
+        return self._string_layout(entry)
+
+    def _string_layout(self, entry: BundleEntry) -> StringLayout:
+        """Read ``entry``'s bytes once (as one ``bytes``, no second copy) and check them."""
+        where = f"{self.data_file(entry.shard_id)}: tensor {entry.key!r}"
+        f = self._shard(entry)
+        f.seek(entry.offset)
+        parts, done = [], 0
+        while done < entry.size:
+            part = f.read(entry.size - done)
+            if not part:
+                raise CorruptCheckpointError(f"{self.data_file(entry.shard_id)} ended early "
+                                             f"reading {entry.key!r}")  # fmt: skip
+            parts.append(part)
+            done += len(part)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        del parts
         try:
-            values, crc = decode_strings(
-                bytes(data), entry.num_elements, big_endian=self.big_endian, verify=self._verify
-            )
+            layout = StringLayout(data, entry.num_elements, big_endian=self.big_endian,
+                                  verify=self._verify)  # fmt: skip
         except DecodeError as exc:
-            raise CorruptCheckpointError(
-                f"{self.data_file(entry.shard_id)}: tensor {entry.key!r}: {exc}"
-            ) from None
-        if self._verify and crc != unmask_crc(entry.crc32c):
+            raise CorruptCheckpointError(f"{where}: {exc}") from None
+        if self._verify and layout.crc != unmask_crc(entry.crc32c):
             raise CorruptCheckpointError(
                 f"{self.data_file(entry.shard_id)}: checksum mismatch for tensor {entry.key!r}"
             )
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out.reshape(entry.shape)
+        return layout
 
     # -- partitioned variables --------------------------------------------
     def slice_entries(self, key: str) -> list[tuple[tuple[Extent, ...], BundleEntry]]:

@@ -15,7 +15,7 @@ its results; where TensorFlow fails silently we fail loudly (``docs/state-file.m
 
 * Corrupt files raise ``StateFileError`` (TensorFlow returns None: training restarts from
   scratch). A file not ending in a newline must end in a quote or ``]``, else it may be cut.
-* Paths outside the directory are refused unless ``allow_outside``.
+* Paths outside the directory are refused unless ``allow_outside`` (the path rules below).
 * Fallbacks, each with a ``StateFileWarning``: a missing absolute path is replaced by the
   checkpoint of the same basename in the directory (moved directory, tensorflow#9146);
   ``latest_checkpoint`` falls back to the newest listed checkpoint that exists.
@@ -23,6 +23,24 @@ its results; where TensorFlow fails silently we fail loudly (``docs/state-file.m
 * A latest path absent from ``all_model_checkpoint_paths`` is returned as written (as
   TensorFlow); the writer appends it unless it is the last entry (as TensorFlow's).
 * Writes are atomic and durable: temp file, fsync, ``os.replace``, fsync of the directory.
+
+Path rules, all of them (the section "Path rules" of this module's code; ``docs/state-file.md``):
+
+1. An entry is a file name, never a pattern: ``*``, ``?``, ``[1]``, newlines are characters
+   of the name (nothing here or in ``files`` globs or matches a regex over entries).
+2. Refused always: an empty entry, one containing NUL (``decode_state``).
+3. Honoured: an entry *inside* the state file's directory: a relative entry is joined to the
+   directory; it is inside when its real path (symlinks and ``..`` resolved, as the OS will)
+   lies strictly below the directory's real path. It is returned as joined (TensorFlow's
+   form). ``sub/../m-1`` is inside; ``link/m-1`` with ``link`` pointing elsewhere is not.
+4. Refused unless ``allow_outside``: every other entry, except an absolute one that does not
+   exist while the directory has a checkpoint of its basename (a moved directory: that one is
+   used, with a ``StateFileWarning``).
+5. Written: the same rule 3 (``update_checkpoint_state`` refuses outside paths unless
+   ``allow_outside``); the relative form is stored only for paths inside as written.
+6. Deleted: never because an entry names it. Retention and ``remove_checkpoint`` delete only
+   files proven to be a checkpoint's, in the save directory itself, never the checkpoint just
+   written nor the state file (``files.removable_files``).
 """
 
 from __future__ import annotations
@@ -35,9 +53,9 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from ..errors import CheckpointNotFoundError, StateFileError
+from ..errors import CheckpointNotFoundError, CorruptCheckpointError, StateFileError
 from . import pending
-from .fileio import write_bytes_atomic
+from .fileio import open_regular, write_bytes_atomic
 from .files import (
     checkpoint_exists,
     checkpoint_files,
@@ -46,6 +64,7 @@ from .files import (
 )
 from .naming import STATE_FILENAME, state_path
 from .protos import CheckpointState
+from .temps import claimed
 
 __all__ = [
     "STATE_FILENAME", "State", "StateFileWarning", "checkpoint_exists", "decode_state",
@@ -245,10 +264,12 @@ def _load(directory: str, name: str | None, allow_outside: bool) -> tuple[str, A
     pending.wait_for(directory)  # an async save of this process may be committing
     path = state_path(directory, name)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO or device: CorruptCheckpointError, no hang
             data = f.read(MAX_STATE_FILE_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except CorruptCheckpointError as e:  # a FIFO, device or directory (fileio.open_regular)
+        raise StateFileError(f"{path} cannot be read: {e}") from None
     except OSError as e:
         raise StateFileError(f"{path} cannot be read: {e.strerror or e}") from e
     if len(data) > MAX_STATE_FILE_BYTES:
@@ -269,8 +290,11 @@ def _load(directory: str, name: str | None, allow_outside: bool) -> tuple[str, A
     return path, state
 
 
+# -- path rules (the module docstring's list) -----------------------------------------------
+
+
 def _resolve(raw: str, directory: str, path: str, allow: bool, moved: list[tuple[str, str]]) -> str:
-    """The path TensorFlow returns for ``raw``, after the moved-directory fallback."""
+    """The path TensorFlow returns for the entry ``raw`` (rules 3 and 4), or StateFileError."""
     full = os.path.join(directory, raw)  # an absolute ``raw`` stays itself
     if _is_inside(full, directory):
         return full
@@ -286,10 +310,11 @@ def _resolve(raw: str, directory: str, path: str, allow: bool, moved: list[tuple
 
 
 def _to_stored(p: str, directory: str, path: str, relative: bool, allow_outside: bool) -> str:
-    """The form TensorFlow's writer stores ``p`` in (relative only when inside), checked."""
+    """The form TensorFlow's writer stores ``p`` in (relative only when inside), checked
+    (rule 5)."""
     if not os.path.isabs(p):  # TensorFlow: relative to the current dir iff save_dir is
         stored = p if os.path.isabs(directory) else os.path.relpath(p, directory)
-    elif relative and _is_inside(p, directory, resolve_links=False):
+    elif relative and _below_as_written(p, directory):
         stored = os.path.relpath(p, directory)
     else:
         stored = p
@@ -301,10 +326,14 @@ def _to_stored(p: str, directory: str, path: str, relative: bool, allow_outside:
     return stored
 
 
-def _is_inside(path: str, directory: str, *, resolve_links: bool = True) -> bool:
-    """Whether ``path`` lies strictly below ``directory``, as written or with links resolved."""
-    norms = (os.path.abspath, os.path.realpath) if resolve_links else (os.path.abspath,)
-    return any(norm(path).startswith(os.path.join(norm(directory), "")) for norm in norms)
+def _is_inside(path: str, directory: str) -> bool:
+    """Rule 3: ``path``, symlinks and ``..`` resolved as the OS will, lies strictly below
+    ``directory`` (resolved too, so a symlinked run directory is itself)."""
+    return os.path.realpath(path).startswith(os.path.join(os.path.realpath(directory), ""))
+
+
+def _below_as_written(path: str, directory: str) -> bool:
+    return os.path.abspath(path).startswith(os.path.join(os.path.abspath(directory), ""))
 
 
 def _is_checkpoint(prefix: str, state_path: str) -> bool:
@@ -314,5 +343,8 @@ def _is_checkpoint(prefix: str, state_path: str) -> bool:
 
 
 def _atomic_write(path: str, data: bytes, *, fsync: bool) -> None:
-    """Replaces ``path`` with ``data``: readers see the old file or the new one, whole."""
-    write_bytes_atomic(path, data, fsync=fsync)
+    """Replaces ``path`` with ``data``: readers see the old file or the new one, whole.
+    The temporary is claimed (``temps``): a Saver sweeping the directory leaves it alone
+    while this writer lives."""
+    with claimed(path) as temp:
+        write_bytes_atomic(path, data, fsync=fsync, temp=temp)

@@ -55,6 +55,9 @@ class Storage(Protocol):
     is_local: bool
 
     def size(self, path: str) -> int: ...
+    def modified(self, path: str) -> float | None:
+        """Modification time (seconds since the epoch), None if unknown or missing."""
+
     def exists(self, path: str) -> bool: ...
     def read(self, path: str) -> bytes: ...
     def open_read(self, path: str) -> BinaryIO: ...
@@ -124,6 +127,12 @@ class LocalStorage:
 
     def size(self, path: str) -> int:
         return os.stat(path).st_size
+
+    def modified(self, path: str) -> float | None:
+        try:
+            return os.stat(path).st_mtime
+        except OSError:
+            return None
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
@@ -215,6 +224,12 @@ class FsspecStorage:
 
     def size(self, path: str) -> int:
         return int(self.fs.size(path))
+
+    def modified(self, path: str) -> float | None:
+        try:
+            return float(self.fs.modified(path).timestamp())
+        except Exception:  # not every filesystem knows; then the caller assumes "just now"
+            return None
 
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(path))

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-import cramjam
-
 from .block import RESTART_INTERVAL, BlockBuilder, iter_block
 from .coding import DecodeError, crc32c, decode_fixed32, decode_varint, encode_fixed32, mask_crc
 from .coding import unmask_crc as _unmask
@@ -57,6 +55,8 @@ def read_block(data: bytes | memoryview, handle: BlockHandle, verify: bool = Tru
                 f"snappy block at offset {handle.offset} claims {length} bytes "
                 f"from {len(contents)} compressed"
             )
+        import cramjam  # only snappy blocks need it (imported once, on the first)
+
         try:
             out = bytes(cramjam.snappy.decompress_raw(bytes(contents)))
         except Exception as exc:  # cramjam raises its own DecompressionError
@@ -167,6 +167,8 @@ class TableBuilder:
         raw = block.finish()
         kind, contents = NO_COMPRESSION, raw
         if self._compression == SNAPPY_COMPRESSION:
+            import cramjam
+
             packed = bytes(cramjam.snappy.compress_raw(raw))
             if len(packed) < len(raw) - len(raw) // 8:
                 kind, contents = SNAPPY_COMPRESSION, packed

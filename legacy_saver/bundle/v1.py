@@ -10,6 +10,8 @@ data as a ``TensorProto`` with typed repeated fields
 
 from __future__ import annotations
 
+from types import EllipsisType
+
 import numpy as np
 
 from ..errors import CorruptCheckpointError, TensorNotFoundError, UnsupportedFeatureError
@@ -19,7 +21,8 @@ from .entry import Extent, decode_extents, decode_shape
 from .files import checkpoint_files
 from .naming import INDEX_SUFFIX, strip_v1_shard
 from .ordered_code import slice_key
-from .protos import SavedTensorSlices
+from .protos import BundleHeaderProto, SavedTensorSlices
+from .source import CheckpointFile
 from .storage import LOCAL, Storage
 from .table import TableReader
 
@@ -53,7 +56,8 @@ class V1Reader:
     ):
         if not files:
             raise ValueError("no V1 checkpoint files given")
-        self.files = files
+        self._paths = list(files)
+        self._storage = storage
         self.prefix = strip_v1_shard(files[0]) if len(files) > 1 else files[0]
         self._meta: dict[str, tuple[DType | int, tuple[int, ...], list[tuple[Extent, ...]]]] = {}
         self._where: dict[str, str] = {}
@@ -72,6 +76,11 @@ class V1Reader:
                 proto.ParseFromString(meta_bytes)
             except Exception:
                 raise DecodeError("metadata is not a SavedTensorSlices proto") from None
+            if not proto.HasField("meta"):
+                raise DecodeError(_not_v1(meta_bytes))
+            stray = next((k for k in table if k and not k.startswith(b"\x00")), None)
+            if stray is not None:  # V1 keys are slice keys (ordered_code), all start 0x00
+                raise DecodeError(f"key {stray[:40]!r} is not a V1 slice key")
             for t in proto.meta.tensor:
                 shape = decode_shape(t.shape, f"tensor {t.name!r}: ")
                 slices = [decode_extents(s, shape, f"tensor {t.name!r}: ") for s in t.slice]
@@ -83,6 +92,14 @@ class V1Reader:
 
     def keys(self) -> list[str]:
         return sorted(self._meta)
+
+    @property
+    def paths(self) -> list[str]:
+        """The V1 file(s) read."""
+        return list(self._paths)
+
+    def files(self) -> list[CheckpointFile]:
+        return [CheckpointFile(p, self._storage.size(p)) for p in self._paths]
 
     def __contains__(self, key: object) -> bool:
         return key in self._meta
@@ -108,11 +125,11 @@ class V1Reader:
         for extents in slices:
             sub = tuple(d if n == -1 else n for (_, n), d in zip(extents, shape, strict=True))
             value = self._slice_value(path, key, extents, dtype, sub)
-            box = tuple(
+            box: tuple[slice | EllipsisType, ...] = tuple(
                 slice(0, d) if n == -1 else slice(s, s + n)
                 for (s, n), d in zip(extents, shape, strict=True)
             )
-            out[box] = value
+            out[(*box, ...)] = value  # 0-d too: an object scalar is copied, not nested
             covered += value.size
         if covered != out.size:
             raise CorruptCheckpointError(
@@ -139,6 +156,21 @@ class V1Reader:
 
     def close(self) -> None:
         self._tables.clear()
+
+
+def _not_v1(header: bytes) -> str:
+    """Why a table whose ``""`` entry holds no ``SavedTensorSlices`` metadata is refused."""
+    bundle = BundleHeaderProto()
+    try:
+        bundle.ParseFromString(header)
+    except Exception:
+        return "its header entry holds no SavedTensorSlices metadata: not a V1 checkpoint"
+    if bundle.num_shards >= 1:
+        return (
+            "it is a V2 index (its header entry is a BundleHeaderProto with "
+            f"{bundle.num_shards} shard(s)), not a V1 checkpoint: open its prefix instead"
+        )
+    return "its header entry holds no SavedTensorSlices metadata: not a V1 checkpoint"
 
 
 def _tensor_values(t: object, dtype: DType, shape: tuple[int, ...], where: str) -> np.ndarray:

@@ -39,7 +39,7 @@ from .files import checkpoint_files
 from .naming import data_path, index_path, temp_path
 from .ordered_code import slice_key
 from .protos import BundleHeaderProto
-from .publish import plan_count, publish_bundle, retire_previous
+from .publish import RETIRE_GRACE_S, plan_count, publish_bundle, retire_previous
 from .reader import BUNDLE_VERSION
 from .storage import LOCAL, LocalStaged, Staged, Storage, storage_for
 from .strings import encode_strings
@@ -89,8 +89,8 @@ class BundleWriter:
             if directory:
                 os.makedirs(directory, exist_ok=True)
         try:
-            if overwrite:  # retire the generation before the one replaced: peak disk 2x
-                retire_previous(self._storage, self.prefix)
+            if overwrite:  # the generation before the one replaced: peak disk 2x
+                retire_previous(self._storage, self.prefix, min_age_s=RETIRE_GRACE_S)
             if not self._local:
                 self._count = plan_count(self._storage, self.prefix, num_shards)
             temp_prefix = temp_path(self.prefix)  # every local file first goes under this

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from legacy_saver.bundle import load_checkpoint
-from legacy_saver.errors import RestoreMismatchError
 
 __all__ = ["RestoreReport", "restore_variables", "FEED_BATCH_BYTES"]
 
@@ -96,17 +95,7 @@ def restore_variables(
         var_list = session.graph.get_collection("variables")
     with load_checkpoint(checkpoint) as reader:
         keys, skipped, skipped_keys, problems = _plan(var_list, assignment_map, include, exclude)
-        missing = [
-            n
-            for n, (_, key, explicit) in keys.items()
-            if not reader.has_tensor(key) and not explicit
-        ]
-        problems += _check(reader, keys)
-        if problems:
-            raise RestoreMismatchError(
-                f"cannot restore from {reader.prefix}: {len(problems)} problem(s):\n  "
-                + "\n  ".join(problems)
-            )
+        missing = _check(reader, keys, problems)
         todo = [(v, key) for n, (v, key, _) in keys.items() if n not in missing]
         if reader.format_version == 2 and not session.graph.finalized:
             _restore_op(session, reader.prefix, todo)
@@ -197,29 +186,25 @@ def _map(
     return None, None, False
 
 
-def _check(reader: Any, keys: Mapping[str, tuple[Any, str, bool]]) -> list[str]:
-    """Every shape/dtype mismatch and every explicitly mapped key the checkpoint lacks."""
-    problems = []
-    for label, (var, key, explicit) in keys.items():
-        if not reader.has_tensor(key):
-            if explicit:
-                problems.append(f"{label}: checkpoint has no {key!r}")
-            continue
-        want_shape = _full_shape(var)
-        got_shape = tuple(reader.shape(key))
-        want_dtype = np.dtype(var.dtype.base_dtype.as_numpy_dtype)
-        got_dtype = np.dtype(reader.dtype(key).numpy)
-        if want_shape is not None and want_shape != got_shape:
-            problems.append(
-                f"{label}: shape {list(want_shape)} in the graph, "
-                f"{list(got_shape)} for {key!r} in the checkpoint"
-            )
-        if want_dtype != got_dtype:
-            problems.append(
-                f"{label}: dtype {want_dtype} in the graph, {got_dtype} for {key!r} "
-                "in the checkpoint"
-            )
-    return problems
+def _check(
+    reader: Any, keys: Mapping[str, tuple[Any, str, bool]], problems: list[str]
+) -> list[str]:
+    """The Saver's pre-restore check (``legacy_saver.saver.checks``): raises one
+    ``RestoreMismatchError`` for every mismatch, explicitly mapped key the checkpoint lacks
+    and entry in ``problems``; returns the labels of the other missing keys."""
+    from legacy_saver.saver.checks import check_before_restore  # imports TensorFlow
+    from legacy_saver.saver.specs import RestoreSpec
+
+    specs = [
+        RestoreSpec(
+            key, "", var.dtype.base_dtype.as_datatype_enum, _full_shape(var), "", -1, label=label
+        )
+        for label, (var, key, _) in keys.items()
+    ]
+    absent = check_before_restore(
+        reader, specs, optional=lambda s: not keys[s.label][2], extra=problems
+    )
+    return [s.label for s in absent if s.label is not None]
 
 
 def _full_shape(var: Any) -> tuple[int, ...] | None:

@@ -1,15 +1,18 @@
 """Nothing partial under a final name: temporary prefixes, renames, fsync.
 
 A save writes the checkpoint under a temporary prefix in the same directory,
-``.<basename>.tmp-<pid>-<random>``, then ``commit`` publishes it through the format
-layer's one mechanism (``bundle.publish``): each file fsynced, the data shards renamed to
-the final prefix, the ``.index`` last (a reader finds a checkpoint by its index, so it
-never sees an index whose data is not complete), the directory fsynced. Re-saving the
-same prefix is one atomic switch too (the new data files get names disjoint from the
-old). The ``.meta`` is written the same way (``write_atomic``), and only then does the
-Saver update the state file. A crash leaves temporary files behind and the state file
-pointing at the previous, complete checkpoint; ``remove_stale`` deletes the leftovers of
-dead processes on the next save.
+``.<basename>.tmp-<pid>-<random>``, claimed for the write (``claimed``: a lock file,
+``bundle.temps``), then ``commit`` publishes it through the format layer's one mechanism
+(``bundle.publish``): each file fsynced, the data shards renamed to the final prefix, the
+``.index`` last (a reader finds a checkpoint by its index, so it never sees an index whose
+data is not complete), the directory fsynced. Re-saving the same prefix is one atomic
+switch too (the new data files get names disjoint from the old). A V1 checkpoint (one
+table, or its shards) is renamed into place whole. The ``.meta`` is written the same way
+(``write_atomic``), and only then does the Saver update the state file. A crash leaves
+temporary files behind and the state file pointing at the previous, complete checkpoint;
+``sweep_stale`` deletes, on the next save, the leftovers of writers proven dead (their
+claim's lock is free), and nothing else: not another thread's, container's or host's
+write in progress.
 
 Renaming within one directory is atomic on POSIX filesystems; object stores (``s3://``)
 have no rename, so those paths are written in place, as TensorFlow does.
@@ -25,12 +28,21 @@ from collections.abc import Iterator
 
 from legacy_saver.bundle.fileio import (
     fdatasync_quietly,
+    fsync_dir,
     write_bytes_atomic,
 )
-from legacy_saver.bundle.naming import TF_PARTS_SUFFIX, is_url, parse_temp, temp_path
+from legacy_saver.bundle.naming import (
+    INDEX_SUFFIX,
+    TF_PARTS_SUFFIX,
+    claim_lock_path,
+    is_url,
+)
 from legacy_saver.bundle.publish import publish_prefix
+from legacy_saver.bundle.temps import claimed, sweep_stale
 
-_IN_FLIGHT: set[str] = set()  # tags of this process's saves under way (other threads)
+__all__ = ["abandon", "claimed", "commit", "flushing", "is_local", "make_parent", "sweep_stale",
+           "write_atomic"]  # fmt: skip
+
 FLUSH_INTERVAL_S = 0.2  # flushing(): how often files being written are fdatasynced
 
 
@@ -39,25 +51,29 @@ def is_local(path: str) -> bool:
     return not is_url(path)
 
 
-def temp_prefix(final_prefix: str) -> str:
-    """A fresh temporary prefix beside ``final_prefix``."""
-    temp = temp_path(final_prefix)
-    _IN_FLIGHT.add(temp.rsplit("-", 1)[1])
-    return temp
+def make_parent(save_dir: str, save_path: str) -> None:
+    """Creates the save directory; where a file is in the way, stock's ValueError."""
+    try:
+        os.makedirs(save_dir, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.") from None
 
 
-def release(temp: str) -> None:
-    """Marks a temporary prefix as finished (committed or abandoned)."""
-    parsed = parse_temp(os.path.basename(temp))
-    if parsed:
-        _IN_FLIGHT.discard(parsed.tag)
+def _members(temp: str) -> list[str]:
+    """The names of what a write put under ``temp`` (its claim's lock file excepted)."""
+    directory, base = os.path.split(temp)
+    lock = os.path.basename(claim_lock_path(temp))
+    return [n for n in os.listdir(directory or ".") if n.startswith(base) and n != lock]
 
 
 def commit(temp: str, final: str, *, fsync: bool = True) -> list[str]:
-    """Publishes the checkpoint ``SaveV2`` wrote under ``temp`` as ``final`` in one atomic
-    switch, also over an existing ``final`` (``bundle.publish.publish_prefix``: data files
-    first, named disjoint from the old checkpoint's, the ``.index`` last); returns the
-    final paths."""
+    """Publishes the checkpoint the save op wrote under ``temp`` as ``final``; returns the
+    final paths, the ``.index`` (or V1 file) last. V2: one atomic switch, also over an
+    existing ``final`` (``bundle.publish.publish_prefix``: data files first, named disjoint
+    from the old checkpoint's, the ``.index`` last). V1 (no ``temp.index``): every file of
+    the write renamed to ``final``'s name, fsynced first."""
+    if not os.path.exists(temp + INDEX_SUFFIX):
+        return _rename_all(temp, final, fsync=fsync)
     moved = publish_prefix(temp, final, fsync=fsync)
     leftover = temp + TF_PARTS_SUFFIX  # a sharded save's parts directory, normally merged away
     if os.path.isdir(leftover):
@@ -85,14 +101,14 @@ def flushing(temp: str, interval: float = FLUSH_INTERVAL_S) -> Iterator[None]:
 
 
 def _flush_until(temp: str, stop: threading.Event, interval: float) -> None:
-    directory, base = os.path.split(temp)
+    directory = os.path.dirname(temp)
     fds: dict[str, int] = {}
     try:
         while not stop.wait(interval):
             with contextlib.suppress(OSError):  # files come and go under us
-                for name in os.listdir(directory or "."):
+                for name in _members(temp):
                     path = os.path.join(directory, name)
-                    if name.startswith(base) and name not in fds and os.path.isfile(path):
+                    if name not in fds and os.path.isfile(path):
                         fds[name] = os.open(path, os.O_RDONLY)
             for fd in fds.values():
                 fdatasync_quietly(fd)  # commit's fsync reports real errors
@@ -102,45 +118,17 @@ def _flush_until(temp: str, stop: threading.Event, interval: float) -> None:
 
 
 def abandon(temp: str) -> None:
-    """Deletes whatever a failed save left under ``temp``."""
-    directory, temp_base = os.path.split(temp)
+    """Deletes whatever a failed save left under ``temp`` (not its claim: ``claimed`` ends it)."""
+    directory = os.path.dirname(temp)
     with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(directory or "."):
-            if name.startswith(temp_base):
-                _remove(os.path.join(directory, name))
+        for name in _members(temp):
+            _remove(os.path.join(directory, name))
 
 
 def write_atomic(path: str, data: bytes, *, fsync: bool = True) -> None:
-    """Writes ``path`` through a temporary file and a rename."""
-    temp = temp_prefix(path)
-    try:
+    """Writes ``path`` through a claimed temporary file and a rename."""
+    with claimed(path) as temp:
         write_bytes_atomic(path, data, fsync=fsync, temp=temp)
-    finally:
-        release(temp)
-
-
-def remove_stale(directory: str) -> list[str]:
-    """Deletes temporary files of saves whose process is gone (or is this one)."""
-    removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(directory or "."):
-            parsed = parse_temp(name)
-            if parsed and parsed.tag not in _IN_FLIGHT and _is_stale(parsed.pid):
-                _remove(os.path.join(directory, name))
-                removed.append(name)
-    return removed
-
-
-def _is_stale(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # an earlier save of this process that failed
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _remove(path: str) -> None:
@@ -149,6 +137,23 @@ def _remove(path: str) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)
+
+
+def _rename_all(temp: str, final: str, *, fsync: bool) -> list[str]:
+    directory, temp_base = os.path.split(temp)
+    final_base = os.path.basename(final)
+    names = sorted(n for n in _members(temp) if os.path.isfile(os.path.join(directory, n)))
+    if fsync:
+        for name in names:
+            fsync_file(os.path.join(directory, name))
+    moved = []
+    for name in names:
+        target = os.path.join(directory, final_base + name[len(temp_base) :])
+        os.replace(os.path.join(directory, name), target)
+        moved.append(target)
+    if fsync:
+        fsync_dir(directory)
+    return moved
 
 
 def fsync_file(path: str) -> None:

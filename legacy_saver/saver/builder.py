@@ -36,6 +36,7 @@ from tensorflow.python.training.saving import saveable_object_util
 from ..errors import UnsupportedFeatureError
 from .specs import RestoreSpec, full_shape
 
+SAVER_DEF_V1 = 1  # saver.proto: SaverDef.CheckpointFormatVersion.V1 (one table per shard)
 SAVER_DEF_V2 = 2  # saver.proto: SaverDef.CheckpointFormatVersion.V2
 
 
@@ -50,6 +51,7 @@ class BuildOptions:
     name: str | None = None
     restore_sequentially: bool = False
     filename: str | None = None
+    write_version: int = SAVER_DEF_V2
 
 
 @dataclass(frozen=True)
@@ -100,12 +102,12 @@ def build_saver(var_list, options: BuildOptions) -> BuiltSaver:
         if options.sharded:
             per_device = group_by_device(saveables)
             inputs = [(device, _inputs_of(group)) for device, group in per_device]
-            save_tensor, groups = add_sharded_save_ops(filename, inputs)
+            save_tensor, groups = add_sharded_save_ops(filename, inputs, options.write_version)
             tensors = [t for g in groups for t in g.tensors]
             restore_op, specs = _add_sharded_restore_ops(filename, per_device, tensors, options)
         else:
             group = SaveGroup("", *(tuple(x) for x in _save_inputs(saveables)))
-            save_tensor = add_save_ops(filename, group)
+            save_tensor = add_save_ops(filename, group, options.write_version)
             groups, tensors = (group,), list(group.tensors)
             restore_op, specs = _add_restore_ops(filename, saveables, tensors, options)
     _materialize_partitioned_collections()
@@ -116,7 +118,7 @@ def build_saver(var_list, options: BuildOptions) -> BuiltSaver:
         max_to_keep=max_to_keep,
         sharded=options.sharded,
         keep_checkpoint_every_n_hours=options.keep_checkpoint_every_n_hours,
-        version=SAVER_DEF_V2,
+        version=options.write_version,
     )
     return BuiltSaver(saver_def, tuple(specs), tuple(groups))
 
@@ -136,25 +138,39 @@ def _inputs_of(saveables):
     return lambda: _save_inputs(saveables)
 
 
-def add_save_ops(filename, group: SaveGroup):
-    """``SaveV2(filename, group)`` then ``Identity(filename)``: the save tensor."""
-    save = tf.raw_ops.SaveV2(
-        prefix=filename,
-        tensor_names=list(group.names),
-        shape_and_slices=list(group.slices),
-        tensors=list(group.tensors),
-        name="SaveV2",
-    )
+def add_save_ops(filename, group: SaveGroup, version: int = SAVER_DEF_V2):
+    """``SaveV2(filename, group)`` (V1: ``SaveSlices``, one table named ``filename``, as
+    stock's V1 Saver) then ``Identity(filename)``: the save tensor."""
+    if version == SAVER_DEF_V1:
+        save = tf.raw_ops.SaveSlices(
+            filename=filename,
+            tensor_names=list(group.names),
+            shapes_and_slices=list(group.slices),
+            data=list(group.tensors),
+            name="SaveSlices",
+        )
+    else:
+        save = tf.raw_ops.SaveV2(
+            prefix=filename,
+            tensor_names=list(group.names),
+            shape_and_slices=list(group.slices),
+            tensors=list(group.tensors),
+            name="SaveV2",
+        )
     with tf.control_dependencies([save]):
         return tf.identity(filename, name="control_dependency")
 
 
-def add_sharded_save_ops(prefix, inputs):
-    """One SaveV2 per device into temporary parts, merged into ``prefix``.
+def add_sharded_save_ops(prefix, inputs, version: int = SAVER_DEF_V2):
+    """One SaveV2 per device into temporary parts, merged into ``prefix`` (V1: one
+    ``SaveSlices`` table per device, ``prefix-00000-of-00002``, and the save tensor is
+    the pattern ``prefix-?????-of-00002``, as stock's V1 Saver).
 
     ``inputs`` is ``[(device, thunk)]``; each thunk returns ``(names, slices, tensors)`` and
     is called inside that shard's device scope. Returns the save tensor and the groups.
     """
+    if version == SAVER_DEF_V1:
+        return _add_sharded_v1_save_ops(prefix, inputs)
     with tf.device("CPU"):
         suffix = tf.where(
             tf.strings.regex_full_match(prefix, "^s3://.*"),
@@ -172,7 +188,7 @@ def add_sharded_save_ops(prefix, inputs):
             )
             parts.append(part)
             group = SaveGroup(device, *(tuple(x) for x in thunk()))
-            saves.append(add_save_ops(part, group).op)
+            saves.append(add_save_ops(part, group))
             groups.append(group)
     with tf.control_dependencies(saves):
         with tf.device(saveable_object_util.set_cpu0(last_device)):
@@ -181,6 +197,20 @@ def add_sharded_save_ops(prefix, inputs):
             )
             with tf.control_dependencies([merge]):
                 return tf.identity(prefix), tuple(groups)
+
+
+def _add_sharded_v1_save_ops(prefix, inputs):
+    num_shards = tf.constant(len(inputs), name="num_shards")
+    saves, groups = [], []
+    for shard, (device, thunk) in enumerate(inputs):
+        with tf.device(saveable_object_util.set_cpu0(device)):
+            part = tf.raw_ops.ShardedFilename(basename=prefix, shard=shard, num_shards=num_shards)
+            group = SaveGroup(device, *(tuple(x) for x in thunk()))
+            saves.append(add_save_ops(part, group, SAVER_DEF_V1))
+            groups.append(group)
+    with tf.control_dependencies(saves), tf.device("CPU"):
+        spec = tf.raw_ops.ShardedFilespec(basename=prefix, num_shards=num_shards)
+    return spec, tuple(groups)
 
 
 def group_by_device(saveables) -> list[tuple[str, list]]:
@@ -299,9 +329,19 @@ def _materialize_partitioned_collections() -> None:
 
 
 def check_write_version(write_version: int) -> None:
-    if write_version != SAVER_DEF_V2:
+    if write_version not in (SAVER_DEF_V1, SAVER_DEF_V2):
         raise UnsupportedFeatureError(
-            f"write_version={write_version}: this Saver writes the V2 format only "
-            "(tf.compat.v1.train.SaverDef.V2, TensorFlow's default since 1.0). V1 "
-            "checkpoints and LEGACY SaverDefs from imported meta graphs still restore."
+            f"write_version={write_version}: this Saver writes SaverDef.V2 (TensorFlow's "
+            "default since 1.0) or SaverDef.V1; LEGACY SaverDefs from imported meta graphs "
+            "still restore."
         )
+
+
+V1_DEPRECATION = (  # the lines stock's Saver.save logs for a V1 write_version
+    "*******************************************************",
+    "TensorFlow's V1 checkpoint format has been deprecated.",
+    "Consider switching to the more efficient V2 format:",
+    "   `tf.train.Saver(write_version=tf.train.SaverDef.V2)`",
+    "now on by default.",
+    "*******************************************************",
+)

@@ -5,7 +5,11 @@ and device problem as "a mismatch between the current graph and the graph from t
 checkpoint", and restores a ``[3, 4]`` tensor into a ``[4, 3]`` resource variable
 without a word. ``plan_restore`` compares every key, shape and dtype first, from the
 checkpoint's index alone, and raises one ``RestoreMismatchError`` listing every
-problem, with the closest names in the checkpoint for each missing key.
+problem, with the closest names in the checkpoint for each missing key, ranked by
+shape and dtype first (``legacy_saver.bundle.suggest``). ``find_problems`` and
+``raise_problems`` are the one pre-restore check: ``Saver.restore`` and
+``legacy_saver.graph.restore_variables`` both call them, so both say the same thing.
+The error is also the ``tf.errors`` class stock TensorFlow raises (``tf_errors.py``).
 
 For a TF2 object-based checkpoint, keys are looked up through the object graph's
 ``full_name`` attributes (the variable's TF1 name), as TensorFlow's Saver does; the
@@ -22,22 +26,21 @@ through ``plan_restore``, which decides.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..bundle.coding import DecodeError
 from ..bundle.dtypes import DType
 from ..bundle.entry import BundleEntry
+from ..bundle.suggest import Candidate, Suggester, describe
 from ..bundle.table import TableReader
-from ..errors import RestoreMismatchError
 from .specs import RestoreSpec
+from .tf_errors import restore_error
 
-MAX_SUGGESTIONS = 3
-MAX_FUZZY_LOOKUPS = 50  # difflib is O(keys) per missing key; bound the total work
-_NUMBER_SUFFIX = re.compile(r"_\d+(?=/|$)")
+MAX_SUGGESTED = 50  # missing keys that get closest-name suggestions in one error
 
 
 @dataclass(frozen=True)
@@ -80,17 +83,18 @@ class QuickCheck:
 
     def __init__(self, specs: Sequence[RestoreSpec]) -> None:
         self.specs = specs
-        expected: dict[bytes, bytes] | None = {}
+        expected: dict[bytes, bytes] = {}
+        usable = True
         for spec in specs:
             shape = spec.shape
             if spec.slice_spec or spec.reshape or shape is None or None in shape:
-                expected = None
+                usable = False
                 break
             prefix = BundleEntry("", spec.dtype, tuple(shape)).encode()  # type: ignore[arg-type]
             if expected.setdefault(spec.key.encode("utf-8"), prefix) != prefix:
-                expected = None  # one key, two expectations: let plan_restore explain
+                usable = False  # one key, two expectations: let plan_restore explain
                 break
-        self._expected = expected
+        self._expected = expected if usable else None
 
     @property
     def usable(self) -> bool:
@@ -114,30 +118,55 @@ class QuickCheck:
         return found == len(expected)
 
 
-def contents_of(reader, prefix: str, wanted: Iterable[str]) -> CheckpointContents:
+def contents_of(
+    reader: Any, prefix: str, wanted: Iterable[str], *, object_names: bool = True
+) -> CheckpointContents:
     """Reads what ``plan_restore`` needs from a ``load_checkpoint`` reader: every key,
     and the shape and dtype of the ``wanted`` ones only (decoding an index entry costs
-    tens of microseconds in Python; a restore of 10 of 10,000 keys decodes 10)."""
+    tens of microseconds in Python; a restore of 10 of 10,000 keys decodes 10). When a
+    wanted key is missing, every entry is decoded: the suggestions rank by shape.
+
+    ``object_names=False`` ignores the object graph of a TF2 checkpoint (callers that
+    read the graph's keys as they are, such as ``restore_variables``).
+    """
     keys = frozenset(reader.keys())
     full_names: dict[str, str] = {}
-    graph = reader.object_graph() if getattr(reader, "is_object_based", False) else None
+    is_object_based = object_names and getattr(reader, "is_object_based", False)
+    graph = reader.object_graph() if is_object_based else None
     if graph is not None:
         for node in graph.nodes:
             for attribute in node.attributes:
                 if attribute.full_name:
                     full_names[attribute.full_name] = attribute.checkpoint_key
-    shapes, dtypes = {}, {}
+    found = {key if key in keys else full_names.get(key) for key in wanted}
+    if not found <= keys:
+        found = set(keys)  # a key is missing: the suggestions need every shape
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, int] = {}
     bundle = getattr(reader, "bundle", None)  # V2: one decoded entry gives both
-    for key in wanted:
-        found = key if key in keys else full_names.get(key)
-        if found in keys and found not in shapes:
+    for key in found:
+        if key is not None:
             if bundle is not None:
-                entry = bundle.entry(found)
-                shapes[found], dtypes[found] = tuple(entry.shape), int(entry.dtype_enum)
+                entry = bundle.entry(key)
+                shapes[key], dtypes[key] = tuple(entry.shape), int(entry.dtype_enum)
             else:
-                shapes[found] = tuple(reader.shape(found))
-                dtypes[found] = int(reader.dtype(found))
+                shapes[key] = tuple(reader.shape(key))
+                dtypes[key] = int(reader.dtype(key))
     return CheckpointContents(prefix, shapes, dtypes, full_names, keys)
+
+
+@dataclass(frozen=True)
+class Problems:
+    """What ``find_problems`` found: the lines of the error, and how many of each kind."""
+
+    lines: tuple[str, ...] = ()
+    missing: int = 0
+    mismatched: int = 0
+    absent: tuple[RestoreSpec, ...] = ()  # missing but optional (not problems)
+    stock: tuple[str, ...] = ()  # stock TensorFlow's words for the first of each kind
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
 
 
 def plan_restore(
@@ -153,14 +182,66 @@ def plan_restore(
         RestoreMismatchError: Listing every missing key, shape and dtype mismatch.
     """
     resolved = [_resolve(spec.key, contents) for spec in specs]
-    missing = [s.key for s, key in zip(specs, resolved, strict=True) if key is None]
-    problems = [f"missing: {line}" for line in _missing_lines(missing, contents)]
-    for spec, key in zip(specs, resolved, strict=True):
-        if key is not None:
-            problems.extend(_compare(spec, key, contents))
-    if problems:
-        raise RestoreMismatchError(_message(contents, specs, missing, problems))
+    raise_problems(find_problems(specs, contents, resolved), contents, len(specs))
     return _feeds(specs, resolved)
+
+
+def find_problems(
+    specs: Sequence[RestoreSpec],
+    contents: CheckpointContents,
+    resolved: Sequence[str | None] | None = None,
+    *,
+    optional: Callable[[RestoreSpec], bool] = lambda spec: False,
+) -> Problems:
+    """Every missing key (with the closest names) and every shape and dtype mismatch.
+
+    The one pre-restore check, shared by ``Saver.restore`` and ``restore_variables``.
+    A missing spec for which ``optional`` is true is no problem: it is returned in
+    ``absent``. ``resolved``: the checkpoint key of each spec (default: looked up).
+    """
+    if resolved is None:
+        resolved = [_resolve(spec.key, contents) for spec in specs]
+    pairs = list(zip(specs, resolved, strict=True))
+    missing = [s for s, key in pairs if key is None and not optional(s)]
+    lines = [f"missing: {line}" for line in _missing_lines(missing, contents)]
+    stock: dict[str, str] = {}
+    if missing:
+        stock["missing"] = f"Key {missing[0].key} not found in checkpoint"
+    mismatched = 0
+    for spec, key in pairs:
+        if key is not None:
+            found = _compare(spec, key, contents, stock)
+            mismatched += len(found)
+            lines.extend(found)
+    absent = tuple(s for s, key in pairs if key is None and optional(s))
+    return Problems(tuple(lines), len(missing), mismatched, absent, tuple(stock.values()))
+
+
+def raise_problems(
+    problems: Problems, contents: CheckpointContents, wanted: int, extra: Sequence[str] = ()
+) -> None:
+    """Raises the one ``RestoreMismatchError`` for ``problems`` (and ``extra`` lines, e.g.
+    assignment-map entries that match nothing); returns when there are none.
+
+    The error is also the ``tf.errors`` class stock TensorFlow raises for the first kind
+    of problem (``NotFoundError`` for a missing key, else ``InvalidArgumentError``), and
+    its message ends with stock's wording, so ``except tf.errors.NotFoundError`` still
+    catches it (``tf_errors.py``).
+    """
+    if not problems and not extra:
+        return
+    counts = []
+    if problems.missing:
+        counts.append(f"{problems.missing} of {wanted} keys missing")
+    if problems.mismatched:
+        counts.append(f"{problems.mismatched} shape/dtype mismatches")
+    if extra:
+        counts.append(f"{len(extra)} other problem{'s' if len(extra) > 1 else ''}")
+    total = len(contents.keys if contents.keys is not None else contents.shapes)
+    head = f"cannot restore {contents.prefix} ({total} keys): " + ", ".join(counts)
+    lines = [*problems.lines, *extra]
+    message = head + " (nothing was restored)\n  " + "\n  ".join(lines)
+    raise restore_error(message, missing=bool(problems.missing), stock=problems.stock)
 
 
 def _resolve(key: str, contents: CheckpointContents) -> str | None:
@@ -170,17 +251,34 @@ def _resolve(key: str, contents: CheckpointContents) -> str | None:
     return mapped if mapped is not None and contents.has(mapped) else None
 
 
-def _compare(spec: RestoreSpec, key: str, contents: CheckpointContents) -> list[str]:
+def _named(spec: RestoreSpec, key: str) -> str:
+    """How a problem names the spec: the graph's name, and the checkpoint key if other."""
+    graph_name = spec.label or spec.key
+    return repr(graph_name) if key == graph_name else f"{graph_name!r} (checkpoint key {key!r})"
+
+
+def _compare(
+    spec: RestoreSpec, key: str, contents: CheckpointContents, stock: dict[str, str]
+) -> list[str]:
+    """The dtype and shape problems of one spec; ``stock`` gets stock TensorFlow's words
+    for the first of each kind (the ops' messages its Saver passes on)."""
     problems = []
-    named = repr(spec.key) if key == spec.key else f"{spec.key!r} (checkpoint key {key!r})"
+    named = _named(spec, key)
     stored_dtype = contents.dtypes[key]
     if stored_dtype != spec.dtype:
-        problems.append(
-            f"dtype: {named} is {_dtype_name(stored_dtype)} in the checkpoint, "
-            f"the graph expects {_dtype_name(spec.dtype)}"
+        want, got = _dtype_name(spec.dtype), _dtype_name(stored_dtype)
+        problems.append(f"dtype: {named} is {got} in the checkpoint, the graph expects {want}")
+        stock.setdefault(
+            "dtype",
+            f"tensor_name = {key}; expected dtype {want} does not equal original dtype {got}",
         )
     stored = contents.shapes[key]
     if spec.shape is not None and not _shapes_agree(stored, spec.shape, spec.reshape):
+        stock.setdefault(
+            "shape",
+            "Assign requires shapes of both tensors to match. "
+            f"lhs shape= {_tf_shape(spec.shape)} rhs shape= {_tf_shape(stored)}",
+        )
         what = "element count" if spec.reshape else "shape"
         problems.append(
             f"{what}: {named} is {list(stored)} in the checkpoint, "
@@ -190,17 +288,21 @@ def _compare(spec: RestoreSpec, key: str, contents: CheckpointContents) -> list[
     return problems
 
 
-def _shapes_agree(stored: tuple[int, ...], expected, reshape: bool) -> bool:
+def _shapes_agree(stored: tuple[int, ...], expected: tuple[int | None, ...], reshape: bool) -> bool:
     if reshape:
         if any(d is None for d in expected):
             return True
-        return math.prod(stored) == math.prod(expected)
+        return math.prod(stored) == math.prod(d for d in expected if d is not None)
     if len(stored) != len(expected):
         return False
     return all(e is None or e == s for s, e in zip(stored, expected, strict=True))
 
 
-def _show(shape) -> str:
+def _tf_shape(shape: Sequence[int | None]) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _show(shape: tuple[int | None, ...]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
@@ -211,13 +313,15 @@ def _dtype_name(number: int) -> str:
         return f"DataType {number}"
 
 
-def _feeds(specs: Sequence[RestoreSpec], resolved: Sequence[str | None]):
-    renamed = {s.names_tensor for s, k in zip(specs, resolved, strict=True) if k != s.key}
+def _feeds(
+    specs: Sequence[RestoreSpec], resolved: Sequence[str | None]
+) -> dict[str, list[str] | str]:
+    """Called once every key resolved (``find_problems`` found nothing missing)."""
+    pairs = [(s, k) for s, k in zip(specs, resolved, strict=True) if k is not None]
+    renamed = {s.names_tensor for s, k in pairs if k != s.key}
     feeds: dict[str, list[str] | str] = {}
     for name in sorted(renamed):
-        rows = [
-            (s.index, k) for s, k in zip(specs, resolved, strict=True) if s.names_tensor == name
-        ]
+        rows = [(s.index, k) for s, k in pairs if s.names_tensor == name]
         if len(rows) == 1 and rows[0][0] == -1:
             feeds[name] = rows[0][1]
         else:
@@ -225,61 +329,47 @@ def _feeds(specs: Sequence[RestoreSpec], resolved: Sequence[str | None]):
     return feeds
 
 
-def _message(contents, specs, missing, problems) -> str:
-    counts = []
-    if missing:
-        counts.append(f"{len(missing)} of {len(specs)} keys missing")
-    mismatches = len(problems) - len(missing)
-    if mismatches:
-        counts.append(f"{mismatches} shape/dtype mismatches")
-    total = len(contents.keys if contents.keys is not None else contents.shapes)
-    head = f"cannot restore {contents.prefix} ({total} keys): " + ", ".join(counts)
-    return head + " (nothing was restored)\n  " + "\n  ".join(problems)
-
-
-def _missing_lines(missing: Sequence[str], contents: CheckpointContents) -> list[str]:
+def _missing_lines(missing: Sequence[RestoreSpec], contents: CheckpointContents) -> list[str]:
+    """One line per missing spec, with the closest names (``bundle.suggest``): the
+    checkpoint's keys, and the ``full_name``s of an object-based one, with their shapes."""
     if not missing:
         return []
-    index = NameIndex([*(contents.keys or contents.shapes), *contents.full_names])
-    budget = MAX_FUZZY_LOOKUPS
-    lines = []
-    for key in missing:
-        close = index.close_names(key, fuzzy=budget > 0)
+    suggester = Suggester(_candidates(contents))
+    budget = MAX_SUGGESTED  # the first ones get suggestions; a wholly foreign checkpoint
+    lines = []  # with 10,000 missing keys does not need 10,000 of them
+    for spec in missing:
+        close = suggester.suggest(spec.key, spec.shape, spec.dtype) if budget > 0 else []
         budget -= 1
-        hint = f" (closest in checkpoint: {', '.join(map(repr, close))})" if close else ""
-        lines.append(f"{key!r} is not in the checkpoint{hint}")
+        hint = f" (closest in checkpoint: {', '.join(map(str, close))})" if close else ""
+        label = f" (for {spec.label!r})" if spec.label and spec.label != spec.key else ""
+        wanted = describe(spec.key, spec.shape)
+        lines.append(f"{wanted}{label} is not in the checkpoint{hint}")
+    if budget < 0:
+        lines.append(f"(closest names shown for the first {MAX_SUGGESTED} missing keys)")
     if contents.full_names:
         lines.append("(object-based checkpoint: keys were also looked up by full_name)")
     return lines
 
 
-class NameIndex:
-    """Finds the checkpoint names closest to a missing one.
+def _candidates(contents: CheckpointContents) -> list[Candidate]:
+    names = contents.keys if contents.keys is not None else contents.shapes
+    found = [Candidate(k, contents.shapes.get(k), contents.dtypes.get(k)) for k in names]
+    for full_name, key in contents.full_names.items():
+        found.append(Candidate(full_name, contents.shapes.get(key), contents.dtypes.get(key)))
+    return found
 
-    In order: the same name under another scope (``model/dense/kernel`` for
-    ``dense/kernel``, or the reverse), the same name up to ``_N`` suffixes
-    (``dense_1/kernel`` for ``dense/kernel``), then difflib's closest matches.
-    """
 
-    def __init__(self, names: Iterable[str]):
-        self.names = sorted(set(names))
-        self._by_suffix: dict[str, list[str]] = {}
-        self._by_stem: dict[str, list[str]] = {}
-        for name in self.names:
-            parts = name.split("/")
-            for i in range(1, len(parts)):
-                self._by_suffix.setdefault("/".join(parts[i:]), []).append(name)
-            self._by_stem.setdefault(_NUMBER_SUFFIX.sub("", name), []).append(name)
-        self._known = set(self.names)
-
-    def close_names(self, key: str, *, fuzzy: bool = True) -> list[str]:
-        found: list[str] = []
-        parts = key.split("/")
-        found += self._by_suffix.get(key, [])  # checkpoint has an extra scope
-        found += [
-            "/".join(parts[i:]) for i in range(1, len(parts)) if "/".join(parts[i:]) in self._known
-        ]  # graph has an extra scope
-        found += self._by_stem.get(_NUMBER_SUFFIX.sub("", key), [])
-        if fuzzy and len(found) < MAX_SUGGESTIONS:
-            found += difflib.get_close_matches(key, self.names, n=MAX_SUGGESTIONS, cutoff=0.6)
-        return list(dict.fromkeys(n for n in found if n != key))[:MAX_SUGGESTIONS]
+def check_before_restore(
+    reader: Any,
+    specs: Sequence[RestoreSpec],
+    *,
+    optional: Callable[[RestoreSpec], bool] = lambda spec: False,
+    extra: Sequence[str] = (),
+) -> tuple[RestoreSpec, ...]:
+    """``find_problems`` + ``raise_problems`` for the keys of ``specs`` as they are (no
+    object-graph mapping), read from a ``load_checkpoint`` reader; returns the absent
+    optional specs. ``restore_variables`` calls this."""
+    contents = contents_of(reader, reader.prefix, (s.key for s in specs), object_names=False)
+    problems = find_problems(specs, contents, optional=optional)
+    raise_problems(problems, contents, len(specs), extra)
+    return problems.absent

@@ -71,12 +71,15 @@ def import_meta_graph(
     unbound_inputs_col_name: str = "unbound_inputs",
     restore_collections_predicate=None,
     *,
+    graph=None,
     safe: bool = False,
     allow_unsafe: bool = False,
 ):
-    """Imports a meta graph into the default graph; returns our Saver for it (or None).
+    """Imports a meta graph into ``graph`` (default: the default graph); returns our Saver
+    for it (or None).
 
-    As ``tf.compat.v1.train.import_meta_graph``, with the fixes in the module docstring.
+    As ``tf.compat.v1.train.import_meta_graph`` (whose ``**kwargs`` are ``graph``,
+    ``input_map``, ...), with the fixes in the module docstring.
     With ``safe=True`` the graph is scanned first (``legacy_saver.scan``, function
     bodies included) and ``UnsafeGraphError`` lists every op that touches files,
     processes or the network outside the saver's own subgraph, unless ``allow_unsafe``.
@@ -89,7 +92,7 @@ def import_meta_graph(
         from ..metagraph.scan import raise_if_unsafe
 
         raise_if_unsafe(meta_graph_def, source)
-    graph = tf.compat.v1.get_default_graph()
+    graph = tf.compat.v1.get_default_graph() if graph is None else graph
     if not import_scope:
         check_no_clash(meta_graph_def.graph_def, graph)
     options = PrepareOptions(clear_devices=clear_devices, shared_name_scope=import_scope)
@@ -128,11 +131,11 @@ def import_prepared(
         restore_collections_predicate=lambda key: key != SAVERS and wanted(key),
     )
     scope = _imported_scope(import_scope, imported_vars)
-    if SAVERS in meta_graph_def.collection_def and wanted(SAVERS):
-        for raw in meta_graph_def.collection_def[SAVERS].bytes_list.value:
-            saver_def = tf.compat.v1.train.SaverDef.FromString(raw)
-            graph.add_to_collection(SAVERS, Saver.from_proto(saver_def, import_scope=scope))
-    with graph.as_default():
+    with graph.as_default():  # the Savers below look at, and build in, ``graph``
+        if SAVERS in meta_graph_def.collection_def and wanted(SAVERS):
+            for raw in meta_graph_def.collection_def[SAVERS].bytes_list.value:
+                saver_def = tf.compat.v1.train.SaverDef.FromString(raw)
+                graph.add_to_collection(SAVERS, Saver.from_proto(saver_def, import_scope=scope))
         if meta_graph_def.HasField("saver_def"):
             return Saver(saver_def=meta_graph_def.saver_def, name=scope)
         if [v for v in all_saveables() if _in_scope(v, import_scope)]:

@@ -17,9 +17,11 @@ from . import atomic
 def require_graph_mode(what: str) -> None:
     if tf.executing_eagerly():
         raise RuntimeError(
-            f"legacy_saver {what} works in graph mode only (inside `with tf.Graph()."
-            "as_default():` or after tf.compat.v1.disable_eager_execution()); in eager "
-            "mode use tf.train.Checkpoint, which reads name-based checkpoints too."
+            f"legacy_saver {what} needs graph mode (inside `with tf.Graph().as_default():` or "
+            "after tf.compat.v1.disable_eager_execution()): a meta graph is a graph. In eager "
+            "mode, load a TF1 .meta graph with its checkpoint through "
+            "legacy_saver.LegacyModel.load(path), which works in eager mode; a Saver with an "
+            "explicit var_list saves and restores variables in eager mode too."
         )
 
 

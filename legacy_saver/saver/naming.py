@@ -1,4 +1,4 @@
-"""Names: checkpoint file names, import scopes, global-step tensors."""
+"""Names: import scopes, global-step tensors, stock's V1 shard glob."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 import tensorflow as tf
+
+from ..bundle.naming import is_url, parse_v1_shard
 
 
 def step_tensor(graph, global_step):
@@ -42,3 +44,23 @@ def as_str(value) -> str:
     if isinstance(value, bytes | np.bytes_):
         return value.decode("utf-8")
     return os.fspath(value)
+
+
+V1_ANY_COUNT = "-?????-of-?????"  # stock's pattern for every shard of a V1 checkpoint
+
+
+def v1_any_count(path: str) -> str:
+    """``P-?????-of-?????`` (stock's V1 reader globs it: every shard, any count) as the
+    exact ``P-?????-of-0000N`` of the shards on disk; other paths unchanged."""
+    directory, base = os.path.split(path)
+    if not base.endswith(V1_ANY_COUNT) or is_url(path):
+        return path
+    stem = base[: -len(V1_ANY_COUNT)]
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return path
+    counts = {p[2] for p in map(parse_v1_shard, names) if p is not None and p[0] == stem}
+    if len(counts) != 1:
+        return path  # none, or several sets of shards: the reader will say
+    return os.path.join(directory, f"{stem}-?????-of-{counts.pop():05d}")

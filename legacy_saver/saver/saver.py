@@ -22,19 +22,28 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework import meta_graph as tf_meta_graph
 
-from ..bundle import load_checkpoint
-from ..bundle.digest import verify_digest, write_digest
-from ..bundle.naming import digest_path, local_path, meta_path
-from ..errors import CheckpointNotFoundError, UnsupportedFeatureError
-from . import atomic
-from .builder import SAVER_DEF_V2, BuildOptions, all_saveables, build_saver, check_write_version
-from .checks import QuickCheck, contents_of, plan_restore
+from ..bundle import files
+from ..bundle.digest import write_digest
+from ..bundle.naming import local_path, meta_path, state_path
+from ..errors import UnsupportedFeatureError
+from . import atomic, eager, tf_metrics
+from .builder import (
+    SAVER_DEF_V2,
+    V1_DEPRECATION,
+    BuildOptions,
+    all_saveables,
+    build_saver,
+    check_write_version,
+)
 from .ledger import Ledger
 from .meta_graph import export_meta_graph, require_graph_mode, write_meta_graph_file
-from .naming import as_str, prepend_scope, step_tensor, strip_scope
+from .naming import as_str, prepend_scope, step_tensor, strip_scope, v1_any_count
+from .restoring import GraphRestorer
 from .retention import RetentionOptions
-from .specs import specs_from_graph, with_reshape
+from .specs import with_reshape
+from .tf_errors import saving_error
 
 DEFAULT_LATEST_FILENAME = "checkpoint"
 
@@ -78,7 +87,9 @@ class Saver:
         digest=False,
         async_save=False,
     ):
-        require_graph_mode("Saver")
+        self._eager = tf.executing_eagerly()
+        if self._eager and var_list is None and saver_def is None:
+            raise RuntimeError(eager.NEEDS_VAR_LIST)
         if builder is not None:
             raise UnsupportedFeatureError(
                 "builder: this Saver builds its own save/restore ops; a TensorFlow "
@@ -98,6 +109,11 @@ class Saver:
                 "async_save=True needs a Saver that builds its own ops (no saver_def): the "
                 "snapshot mirrors the save op it builds"
             )
+        if async_save and (self._eager or write_version != SAVER_DEF_V2):
+            raise UnsupportedFeatureError(
+                "async_save=True works in graph mode with write_version=SaverDef.V2"
+            )
+        self._write_version = write_version if saver_def is None else saver_def.version
         self._var_list = var_list
         self._options = BuildOptions(
             reshape=reshape,
@@ -107,6 +123,7 @@ class Saver:
             name=name,
             restore_sequentially=restore_sequentially,
             filename=filename,
+            write_version=self._write_version,
         )
         self.saver_def = None if saver_def is None else _copy(saver_def)
         self._name = name
@@ -117,20 +134,27 @@ class Saver:
         self._digest = digest
         self._async_save = async_save
         self._background = None  # background.AsyncSaves, built with the save ops
+        self._fresh: dict[str, bool] = {}  # written, not yet published: did it create it?
         self._is_built = False
         self._is_empty = None
-        self._specs = None
-        self._graph_specs: dict[int, object] = {}
-        self._quick: QuickCheck | None = None  # the restore shortcut for self._specs
-        self._ledger = Ledger(RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours))
-        if not defer_build:
+        self._restorer = GraphRestorer()
+        self._ledger = Ledger(
+            RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours),
+            scope=None if self._eager else tf.compat.v1.get_default_graph(),
+        )
+        tf_metrics.started()
+        if self._eager:  # stock's eager Saver: ops run at each save and restore
+            self.saver_def = self.saver_def or eager.saver_def(self._options)
+            self._is_empty = False
+        elif not defer_build:
             self.build()
 
     # -- building -------------------------------------------------------------------
 
     def build(self) -> None:
         """Builds the save/restore ops (once); needed after ``defer_build=True``."""
-        require_graph_mode("Saver.build")
+        if self._eager:
+            raise RuntimeError(eager.NO_BUILD)
         if self._is_built:
             return
         self._is_built = True
@@ -147,7 +171,7 @@ class Saver:
                 from .background import AsyncSaves
 
                 self._background = AsyncSaves(self, built)
-            self._specs = with_reshape(built.specs, self._options.reshape)
+            self._restorer.specs = with_reshape(built.specs, self._options.reshape)
         elif self._name:  # an import scope, as TF overloads ``name``
             for field in ("filename_tensor_name", "save_tensor_name", "restore_op_name"):
                 setattr(
@@ -156,6 +180,9 @@ class Saver:
         self._is_empty = False
         self._check_saver_def()
         self._ledger.created = _now()
+        self._ledger.options = RetentionOptions(  # the SaverDef's, as stock's (from_proto)
+            self.saver_def.max_to_keep, self.saver_def.keep_checkpoint_every_n_hours
+        )
 
     def _check_saver_def(self) -> None:
         if not self.saver_def.save_tensor_name:
@@ -183,6 +210,11 @@ class Saver:
         return saver_def
 
     @staticmethod
+    def _add_collection_def(meta_graph_def, key, export_scope=None):
+        """Adds collection ``key`` of the default graph to ``meta_graph_def`` (stock's)."""
+        tf_meta_graph.add_collection_def(meta_graph_def, key, export_scope=export_scope)
+
+    @staticmethod
     def from_proto(saver_def, import_scope=None):
         return Saver(saver_def=saver_def, name=import_scope)
 
@@ -190,8 +222,10 @@ class Saver:
 
     @property
     def last_checkpoints(self) -> list[str]:
-        """Prefixes of the checkpoints kept (and not yet deleted), oldest first."""
-        return self._ledger.paths
+        """Prefixes of the checkpoints ``max_to_keep`` counts (not yet deleted), oldest
+        first, as stock's: empty when ``max_to_keep`` is None or 0, and without those
+        ``keep_checkpoint_every_n_hours`` preserved. (The state file lists them all.)"""
+        return self._ledger.active_paths if self._ledger.options.max_to_keep else []
 
     def set_last_checkpoints(self, last_checkpoints) -> None:
         """Deprecated in TF: ``set_last_checkpoints_with_time`` (times are now)."""
@@ -227,27 +261,35 @@ class Saver:
         Order: data files, ``.index``, ``.meta``, state file, deletions; each file is
         complete under its final name before anything points at it.
         """
-        if not self._is_built:
+        start = time.time()
+        if not self._is_built and not self._eager:
             raise RuntimeError("`build()` should be called before save if defer_build==True")
         latest_filename = latest_filename or DEFAULT_LATEST_FILENAME
+        if self._write_version != SAVER_DEF_V2:
+            for line in V1_DEPRECATION:  # as stock's, at every save
+                tf.compat.v1.logging.warning(line)
         if os.path.split(latest_filename)[0]:
             raise ValueError("'latest_filename' must not contain path components")
-        if not hasattr(sess, "run"):
+        if not self._eager and not hasattr(sess, "run"):
             raise TypeError(f"'sess' must be a Session; {sess}")
         save_path = local_path(as_str(save_path))
         checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
-            os.makedirs(save_dir, exist_ok=True)  # TF raises here instead
+            atomic.make_parent(save_dir, save_path)  # TF raises here instead
         if self._background is not None:  # snapshot now; write and commit in a thread
             return self._background.save(
                 sess, checkpoint_file, save_dir, latest_filename, meta_graph_suffix,
                 write_meta_graph, write_state, strip_default_attrs, save_debug_info,
             )  # fmt: skip
         path = None if self._is_empty else self._write_checkpoint(sess, checkpoint_file)
-        meta = self._meta_graph_def(sess, strip_default_attrs) if write_meta_graph else None
+        meta = None  # eager: no graph, no .meta (as stock)
+        if write_meta_graph and not self._eager:
+            meta = self._meta_graph_def(sess, strip_default_attrs)
         self._publish(path, checkpoint_file, save_dir, meta, latest_filename,
                       meta_graph_suffix, write_state, save_debug_info)  # fmt: skip
+        if path is not None and atomic.is_local(path):
+            tf_metrics.wrote(start, path, self._write_version, meta_graph_suffix)
         return path
 
     def _meta_graph_def(self, sess, strip_default_attrs):
@@ -256,24 +298,39 @@ class Saver:
 
     def _publish(self, path, checkpoint_file, save_dir, meta_graph_def, latest_filename,
                  meta_graph_suffix, write_state, save_debug_info) -> None:  # fmt: skip
-        """After the data and index: the ``.meta``, the digest, the state file, retention."""
-        if meta_graph_def is not None:
-            filename = meta_path(checkpoint_file, meta_graph_suffix)
-            write_meta_graph_file(meta_graph_def, filename, fsync=self._fsync)
-            if save_debug_info:  # rare: let the exporter write both files
-                self.export_meta_graph(filename, save_debug_info=True)
-        if self._digest and path is not None and atomic.is_local(path):
-            write_digest(path, fsync=self._fsync)  # .meta, .index, data: before the state
-        if path is not None and write_state:
-            self._ledger.record(
-                save_dir,
-                path,
-                latest_filename=latest_filename,
-                save_relative_paths=self._save_relative_paths,
-                version=self.saver_def.version,
-                meta_graph_suffix=meta_graph_suffix,
-                fsync=self._fsync,
-            )
+        """After the data and index: the ``.meta``, the digest, the state file, retention.
+
+        If one of them fails (a full disk), the checkpoint this save created is removed
+        again, so nothing complete but unlisted stays behind, and the error names it
+        (``_failed``). A checkpoint that replaced an existing prefix stays: it is whole.
+        """
+        fresh = path is not None and self._fresh.pop(path, False)
+        step = "its .meta"
+        try:
+            if meta_graph_def is not None:
+                filename = meta_path(checkpoint_file, meta_graph_suffix)
+                write_meta_graph_file(meta_graph_def, filename, fsync=self._fsync)
+                if save_debug_info:  # rare: let the exporter write both files
+                    self.export_meta_graph(filename, save_debug_info=True)
+            step = "its digest"
+            if self._digest and path is not None and atomic.is_local(path):
+                write_digest(path, fsync=self._fsync)  # .meta, .index, data: before the state
+            step = "the state file " + state_path(save_dir or ".", latest_filename)
+            if path is not None and write_state:
+                self._ledger.record(
+                    save_dir,
+                    path,
+                    latest_filename=latest_filename,
+                    save_relative_paths=self._save_relative_paths,
+                    version=self.saver_def.version,
+                    meta_graph_suffix=meta_graph_suffix,
+                    fsync=self._fsync,
+                )
+        except (OSError, tf.errors.OpError) as error:
+            kept = not fresh
+            if fresh and atomic.is_local(path):
+                files.remove_checkpoint(path, self.saver_def.version, meta_graph_suffix)
+            raise saving_error(error, checkpoint_file, f"writing {step}", kept) from error
 
     def wait(self, timeout=None) -> bool:
         """``async_save``: block until the pending save is committed (True), or ``timeout``
@@ -293,7 +350,9 @@ class Saver:
                     f"'{latest_filename}' and '{save_path}'"
                 )
             return save_path
-        if not isinstance(global_step, int | np.integer):
+        if self._eager:
+            global_step = eager.global_step_value(global_step)
+        elif not isinstance(global_step, int | np.integer):
             global_step = int(sess.run(step_tensor(sess.graph, global_step)))
         if self._pad_step_number:
             return f"{save_path}-{global_step:08d}"
@@ -305,23 +364,33 @@ class Saver:
         save_tensor, feed_name = save_op or (
             self.saver_def.save_tensor_name, self.saver_def.filename_tensor_name
         )  # fmt: skip
+
+        def run(prefix: str) -> str:
+            if self._eager:
+                return eager.save_to(self._var_list, prefix, self._options)
+            return as_str(sess.run(save_tensor, {feed_name: prefix}))
+
         if not atomic.is_local(checkpoint_file):
-            return as_str(sess.run(save_tensor, {feed_name: checkpoint_file}))
-        atomic.remove_stale(os.path.dirname(checkpoint_file))
-        temp = atomic.temp_prefix(checkpoint_file)
+            return run(checkpoint_file)
+        atomic.sweep_stale(os.path.dirname(checkpoint_file))
+        fresh = not files.checkpoint_exists(checkpoint_file)
         try:
-            with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
-                written = as_str(sess.run(save_tensor, {feed_name: temp}))
-            atomic.commit(temp, checkpoint_file, fsync=self._fsync)
-        except BaseException:
-            atomic.abandon(temp)
-            raise
-        finally:
-            atomic.release(temp)
+            with atomic.claimed(checkpoint_file) as temp:
+                try:
+                    with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
+                        written = run(temp)
+                    atomic.commit(temp, checkpoint_file, fsync=self._fsync)
+                except BaseException:
+                    atomic.abandon(temp)
+                    raise
+        except (OSError, tf.errors.OpError) as error:
+            raise saving_error(error, checkpoint_file, "writing its data and index") from error
         # The save tensor may add a V1 shard pattern ("-?????-of-00002") to the prefix.
-        if written.startswith(temp):
-            return checkpoint_file + written[len(temp) :]
-        return checkpoint_file
+        path = (
+            checkpoint_file + written[len(temp) :] if written.startswith(temp) else checkpoint_file
+        )
+        self._fresh[path] = fresh
+        return path
 
     # -- restore -------------------------------------------------------------------
 
@@ -345,62 +414,13 @@ class Saver:
         self.wait()  # an async save in flight: restore what it commits, never a half
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
-        save_path = local_path(as_str(save_path))
-        specs = self._restore_specs(sess.graph)
-        ran = None
-        quick = None if specs is None else self._quick_check(specs)
-        if quick is not None and quick.usable and quick.passes(self._plain_index_bytes(save_path)):
-            try:
-                sess.run(
-                    self.saver_def.restore_op_name, {self.saver_def.filename_tensor_name: save_path}
-                )
-                return
-            except tf.errors.OpError as error:  # e.g. corrupt data: the full path says which
-                ran = error
-        try:
-            reader = load_checkpoint(save_path)
-        except CheckpointNotFoundError as e:
-            raise CheckpointNotFoundError(
-                f"The passed save_path is not a valid checkpoint: {save_path} ({e})"
-            ) from None
-        with reader:
-            prefix = reader.prefix if reader.format_version == 2 else save_path
-            if os.path.exists(digest_path(prefix)):
-                verify_digest(prefix)  # catches a tampered .meta, which has no crc
-            if specs is None:  # keys computed in the graph: TF's own checks only
-                feeds = {}
-            else:
-                feeds = plan_restore(specs, contents_of(reader, prefix, (s.key for s in specs)))
-        if ran is not None and not feeds:
-            raise ran  # the index agrees with the graph: TensorFlow's error stands
-        feed_dict = {name: _keys_array(keys) for name, keys in feeds.items()}
-        feed_dict[self.saver_def.filename_tensor_name] = prefix
-        sess.run(self.saver_def.restore_op_name, feed_dict)
-
-    def _quick_check(self, specs) -> QuickCheck:
-        if self._quick is None or self._quick.specs is not specs:
-            self._quick = QuickCheck(specs)
-        return self._quick
-
-    @staticmethod
-    def _plain_index_bytes(save_path: str) -> bytes:
-        """The ``.index`` of a local V2 checkpoint at exactly ``save_path`` with no
-        digest manifest (which must be verified first); else b"" (no shortcut)."""
-        if not atomic.is_local(save_path) or os.path.exists(digest_path(save_path)):
-            return b""
-        try:
-            with open(save_path + ".index", "rb") as f:
-                return f.read()
-        except OSError:
-            return b""
-
-    def _restore_specs(self, graph):
-        if self._specs is not None:
-            return self._specs
-        key = id(graph)
-        if key not in self._graph_specs:
-            self._graph_specs[key] = specs_from_graph(graph, self.saver_def.restore_op_name)
-        return self._graph_specs[key]
+        save_path = v1_any_count(local_path(as_str(save_path)))  # stock's glob, resolved
+        start = time.time()
+        if self._eager:
+            eager.restore(self._var_list, save_path, self._options)
+        else:
+            self._restorer.restore(sess, self.saver_def, save_path)
+        tf_metrics.read(start)
 
     # -- meta graph ----------------------------------------------------------------
 
@@ -416,6 +436,7 @@ class Saver:
         save_debug_info=False,
     ):
         """Exports the default graph with this Saver's ``SaverDef`` (atomic write)."""
+        require_graph_mode("Saver.export_meta_graph")
         graph = tf.compat.v1.get_default_graph()
         graph_def = graph.as_graph_def(add_shapes=True)
         if self._background is not None:
@@ -432,12 +453,6 @@ class Saver:
             strip_default_attrs=strip_default_attrs,
             save_debug_info=save_debug_info,
         )
-
-
-def _keys_array(keys):
-    if isinstance(keys, str):
-        return np.array(keys.encode("utf-8"), dtype=object)
-    return np.array([k.encode("utf-8") for k in keys], dtype=object)
 
 
 def _copy(saver_def):

@@ -34,6 +34,8 @@ class RestoreSpec:
         names_tensor: Name of the string tensor holding the key (fed to rename keys).
         index: Position in ``names_tensor``; -1 when it is a scalar.
         reshape: The value is reshaped on restore: only element counts must agree.
+        label: The graph's name for it when that is not ``key`` (``restore_variables``
+            maps variables to other checkpoint keys); errors show both.
     """
 
     key: str
@@ -43,6 +45,7 @@ class RestoreSpec:
     names_tensor: str
     index: int
     reshape: bool = False
+    label: str | None = None
 
 
 def full_shape(slice_spec: str) -> tuple[int, ...]:

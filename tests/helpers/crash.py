@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -40,6 +41,23 @@ class Recorder:
             self.crashed = True
             raise Crash(f"crash before {op} {path}")
         self.ops.append((op, path))
+
+
+class DiskFull(Recorder):
+    """Logs file operations; operation ``fail_at`` (unless a removal: a full disk still
+    unlinks) raises ``OSError(ENOSPC)`` once, as a full disk does, and the rest run, so
+    the code under test cleans up as it would."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__(None)
+        self.fail_at = fail_at
+        self.failed: tuple[str, str] | None = None
+
+    def step(self, op: str, path: str) -> None:
+        self.ops.append((op, path))
+        if self.failed is None and len(self.ops) - 1 == self.fail_at and op != "remove":
+            self.failed = (op, path)
+            raise OSError(errno.ENOSPC, "No space left on device", path)
 
 
 def _fd_path(fd: int) -> str:
@@ -161,10 +179,10 @@ def check_durability_order(ops: list[tuple[str, str]], directory: str) -> None:
 
 def saver_modules() -> list[ModuleType]:
     from legacy_saver.bundle import files as checkpoint_files
-    from legacy_saver.bundle import state
+    from legacy_saver.bundle import state, temps
     from legacy_saver.saver import atomic, ledger, meta_graph
 
-    return [atomic, state, checkpoint_files, ledger, meta_graph, fileio_module]
+    return [atomic, state, checkpoint_files, ledger, meta_graph, fileio_module, temps]
 
 
 class SaverRig:

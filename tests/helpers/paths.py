@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REALDATA = ROOT.parent / "shared" / "realdata"
 LISTINGS = REALDATA / "_listings"
 TESTDATA = ROOT / "testdata"
+PEER_TESTS = ROOT.parent / "shared" / "peer-tests"  # TensorFlow's own Saver tests (README there)
 
 
 def cli_command() -> list[str]:

@@ -44,9 +44,12 @@ class SlimRun:
 
 
 def randomize(sess: Any, tf: Any, rng: np.random.Generator) -> None:
-    """Random values for every variable: weights ~ N(0, 1/fan_in), biases, BN
-    beta/gamma/moving mean random, moving variance in [0.5, 2] (non-trivial)."""
-    for v in tf.compat.v1.global_variables():
+    """Random values for every variable: weights ~ N(0, 2/fan_in), biases, BN
+    beta/gamma/moving mean random, moving variance in [0.5, 2] (non-trivial).
+    One ``sess.run`` of the initializers with their initial values fed."""
+    feed = {}
+    variables = tf.compat.v1.global_variables()
+    for v in variables:
         name, shape = v.op.name, v.shape.as_list()
         if name.endswith("moving_variance"):
             value = rng.uniform(0.5, 2.0, shape)
@@ -61,7 +64,8 @@ def randomize(sess: Any, tf: Any, rng: np.random.Generator) -> None:
             value = rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
         else:
             value = rng.normal(0.0, 0.1, shape)
-        v.load(value.astype(v.dtype.base_dtype.as_numpy_dtype), sess)
+        feed[v.initial_value] = value.astype(v.dtype.base_dtype.as_numpy_dtype)
+    sess.run([v.initializer for v in variables], feed)
 
 
 def build_and_save(
@@ -96,8 +100,12 @@ def build_and_save(
             tf.compat.v1.train.Saver().save(sess, prefix, write_meta_graph=False)
             names = [v.op.name for v in tf.compat.v1.global_variables()]
             if ema:  # compute with the averaged weights, as serving would
-                for v in tf.compat.v1.trainable_variables():
-                    v.load(sess.run(average.average(v)), sess)
+                pairs = [(v, average.average(v)) for v in tf.compat.v1.trainable_variables()]
+                values = sess.run([s for _, s in pairs])
+                sess.run(
+                    [v.initializer for v, _ in pairs],
+                    {v.initial_value: x for (v, _), x in zip(pairs, values, strict=True)},
+                )
             outputs = sess.run(ends, {inputs: image})
     return SlimRun(prefix, image, outputs, names)
 
