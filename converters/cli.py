@@ -212,13 +212,13 @@ def cmd_verify(args: argparse.Namespace) -> Result:
 def cmd_scan(args: argparse.Namespace) -> Result:
     from dataclasses import asdict
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # scan parses graphs with TF's protos
-    try:
-        from legacy_saver.metagraph.scan import scan
-    except ImportError as exc:
-        raise ImportError(f"scan is not available yet in this build ({exc})") from None
+    from legacy_saver.metagraph.quiet import import_tensorflow_quietly
+    from legacy_saver.metagraph.scan import scan
+
+    import_tensorflow_quietly()  # scan parses graphs with TF's protos; one error line only
     report = scan(args.meta)
-    payload = {"schema": "legacy-ckpt/scan/1", "ok": report.ok, **asdict(report)}
+    payload = {"schema": "legacy-ckpt/scan/1", "ok": report.ok,
+               "loads_safely": report.loads_safely, **asdict(report)}  # fmt: skip
     return (0 if report.ok else 1), payload, str(report)
 
 

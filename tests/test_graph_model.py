@@ -123,3 +123,78 @@ def test_tf_0_12_meta_graph_loads(tf, realdata):
     assert read_meta_graph(path).meta_info_def.tensorflow_version == "0.12.head"
     with LegacyModel.load(path) as model:
         assert model.run(["Variable:0", "Variable_1:0"]) == [0.5, 2.0]
+
+
+def _train_without_meta(tf, directory, steps=3):
+    """TF's tutorial loop: the first save writes the .meta, later ones do not."""
+    g = tf.Graph()
+    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
+        w = tf.compat.v1.get_variable("w", initializer=0.0)
+        step = tf.compat.v1.assign_add(w, 1.0)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        saver = tf.compat.v1.train.Saver()
+        for i in range(steps):
+            sess.run(step)
+            saver.save(
+                sess, os.path.join(directory, "model"), global_step=i, write_meta_graph=i == 0
+            )
+    return os.path.join(directory, f"model-{steps - 1}")
+
+
+def test_directory_saved_without_meta_uses_the_matching_meta(tf, tmp_path):
+    latest = _train_without_meta(tf, str(tmp_path))
+    assert not os.path.exists(latest + ".meta")
+    with pytest.warns(UserWarning, match=r"model-2 has no \.meta .* using .*model-0\.meta"):
+        model = LegacyModel.load(tmp_path)
+    with model:
+        assert model.checkpoint == latest and model.run("w:0") == 3.0
+
+
+def test_directory_without_a_matching_meta_says_what_to_call(tf, tmp_path):
+    _train_without_meta(tf, str(tmp_path))
+    os.remove(tmp_path / "model-0.meta")
+    g = tf.Graph()
+    with g.as_default():  # a .meta of another model
+        tf.compat.v1.get_variable("other", [2])
+        tf.compat.v1.train.export_meta_graph(str(tmp_path / "other.meta"))
+    with pytest.raises(CheckpointNotFoundError) as err:
+        LegacyModel.load(tmp_path)
+    text = str(err.value)
+    assert "no meta graph there has the checkpoint's 1 variables" in text
+    assert "meta graphs found: other.meta" in text
+    assert (
+        f"LegacyModel.load('{tmp_path / 'other.meta'}', checkpoint='{tmp_path / 'model-2'}')"
+        in text
+    )
+
+
+GRAPH_MODE_EXPORT = """
+import sys
+import tensorflow as tf
+getattr(tf.compat.v1, sys.argv[3])()  # a TF1 program: no eager execution
+from legacy_saver.graph import LegacyModel
+with LegacyModel.load(sys.argv[1]) as model:
+    assert not tf.executing_eagerly()
+    model.export_saved_model(sys.argv[2], ["w1:0", "w2:0"], ["op_to_restore:0"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["disable_eager_execution", "disable_v2_behavior"])
+def test_export_saved_model_in_graph_mode(tf, classic, tmp_path, mode):
+    import subprocess
+    import sys
+
+    exported = tmp_path / "sm"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run(
+        [sys.executable, "-c", GRAPH_MODE_EXPORT, classic, str(exported), mode],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env=env,
+    )
+    loaded = tf.saved_model.load(str(exported))  # read back in eager mode
+    out = loaded.signatures["serving_default"](w1=tf.constant(1.5), w2=tf.constant(2.0))
+    assert out["op_to_restore"].numpy() == 7.0
+    assert loaded.serve(tf.constant(13.0), tf.constant(17.0))["op_to_restore"].numpy() == 60.0

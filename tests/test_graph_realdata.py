@@ -1,4 +1,5 @@
-"""Every real third-party meta graph and TF1 SavedModel scans clean, loads and restores."""
+"""Every real third-party meta graph and TF1 SavedModel loads and restores in safe mode with
+the values the checkpoint holds, using its own (canonical) restore op."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from legacy_saver.bundle import load_checkpoint
 from legacy_saver.graph import LegacyModel, scan
+from legacy_saver.metagraph.loading import FILE_RESTORE
 
 ITEMS = [
     "cmle_housing_regressor_estimator/model.ckpt-1000.meta",
@@ -50,9 +52,11 @@ def _params():
 @pytest.mark.parametrize("item", list(_params()))
 def test_scans_loads_and_restores(tf, realdata, item):
     path = realdata / item
-    assert scan(path).ok  # a .meta or a SavedModel directory
+    report = scan(path)  # a .meta or a SavedModel directory
+    assert report.loads_safely, str(report)
+    assert report.load[0].action == FILE_RESTORE  # every real SaverDef is canonical
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # read-only findings (input pipelines) are warned about
+        warnings.simplefilter("error")  # no replaced saver, no skipped init op
         model = LegacyModel.load(path)
     with model, load_checkpoint(model.checkpoint) as reader:
         restored = [v for v in model.variables if reader.has_tensor(_key(v))]

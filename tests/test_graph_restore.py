@@ -64,6 +64,8 @@ def test_exclude_really_excludes_scoped_names(tf, graph, tmp_path):
     sess.run(tf.compat.v1.global_variables_initializer())
     report = restore_variables(sess, prefix, exclude=["vgg_16/fc8"])
     assert report.skipped == ("vgg_16/fc8/weights", "vgg_16/fc8/biases")
+    assert report.unused == ()  # excluded keys are skipped, not also unused (#14.11)
+    assert str(report).endswith("restored 1, skipped 2, missing 0, unused checkpoint keys 0")
     assert [_read(sess, n) for n in names] == [1.0, 0.0, 0.0]
     report = restore_variables(sess, prefix, include=["fc8/w"])
     assert [r[0] for r in report.restored] == ["vgg_16/fc8/weights"]
@@ -154,11 +156,9 @@ def test_partitioned_variables_of_a_real_estimator(tf, realdata):
     from legacy_saver.graph import LegacyModel
 
     prefix = realdata / "tfx_estimator_taxi_ckpt_2019_sharded" / "model.ckpt-10000"
-    with pytest.warns(UserWarning, match="TFRecordReaderV2"):  # its input pipeline reads files
-        model = LegacyModel.load(prefix)  # restored by the meta graph's own saver
-    with model:
+    with LegacyModel.load(prefix) as model:  # restored by the meta graph's own saver
         expected = model.run(model.variables)
-    with pytest.warns(UserWarning), LegacyModel.load(prefix, checkpoint=False) as model:
+    with LegacyModel.load(prefix, checkpoint=False) as model:
         parts = [v for v in model.variables if v._save_slice_info]
         assert parts  # dnn/hiddenlayer_0/kernel/part_0 -> dnn/hiddenlayer_0/kernel
         report = restore_variables(model.session, prefix)

@@ -126,7 +126,9 @@ def test_unregistered_ops_are_listed():
     meta = tf.compat.v1.MetaGraphDef(graph_def=graph_def)
     with (
         tf.Graph().as_default(),
-        pytest.raises(UnsupportedFeatureError, match="'SomeContribOp' .*'contrib_thing'"),
+        pytest.raises(
+            UnsupportedFeatureError, match=r"SomeContribOp: .*\(used by 'contrib_thing'\)"
+        ),
     ):
         import_meta_graph(meta)
 

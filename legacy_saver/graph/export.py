@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,10 +34,15 @@ def to_function(model: Any, inputs: Sequence[Any], outputs: Sequence[Any]) -> An
     """A ``LegacyFunction`` computing ``outputs`` from ``inputs`` (names or tensors).
 
     The callable takes the inputs positionally, in order, and returns a list of outputs.
+    In safe mode the cut graph is checked first (``UnsafeGraphError``); a
+    ``PlaceholderWithDefault`` the outputs depend on but ``inputs`` leaves out is warned
+    about (the function always uses its default, e.g. ``is_training``).
     """
     import tensorflow as tf
 
     ins, outs = _resolve(model, inputs), _resolve(model, outputs)
+    model.check_fetches(outs, ins)
+    _warn_fixed_defaults(model, ins, outs)
     sub = _closure(model.graph.as_graph_def(), {t.op.name for t in outs})
     var_nodes = [n for n in sub.node if n.op in _VARIABLE_OPS]
     values = _variable_values(model, var_nodes)
@@ -46,12 +52,16 @@ def to_function(model: Any, inputs: Sequence[Any], outputs: Sequence[Any]) -> An
 
     def _import() -> None:
         graph = tf.compat.v1.get_default_graph()  # the FuncGraph being traced
-        input_map = {
-            f"{name}:0": graph.capture(var.handle)
-            if kinds[name] == "VarHandleOp"
-            else var.read_value()
-            for name, var in variables.items()
-        }
+        input_map = {}
+        for name, var in variables.items():
+            if kinds[name] == "VarHandleOp":
+                # The imported ReadVariableOps read the handle directly, so the tape would
+                # not know the variable was read: watch it, as reading it through the
+                # tf.Variable API does, and GradientTape sees it (#14.2).
+                graph.watch_variable(var)
+                input_map[f"{name}:0"] = graph.capture(var.handle)
+            else:
+                input_map[f"{name}:0"] = var.read_value()
         tf.compat.v1.import_graph_def(sub, input_map=input_map, name=_SCOPE)
 
     wrapped = tf.compat.v1.wrap_function(_import, [])
@@ -60,7 +70,31 @@ def to_function(model: Any, inputs: Sequence[Any], outputs: Sequence[Any]) -> An
         feeds=[g.get_tensor_by_name(f"{_SCOPE}/{t.name}") for t in ins],
         fetches=[g.get_tensor_by_name(f"{_SCOPE}/{t.name}") for t in outs],
     )
-    return _function_class()(pruned, list(variables.values()), ins, outs)
+    return _function_class()(pruned, variables, ins, outs)
+
+
+def _warn_fixed_defaults(model: Any, ins: Sequence[Any], outs: Sequence[Any]) -> None:
+    """Warn about each ``PlaceholderWithDefault`` the outputs read that is not an input."""
+    from legacy_saver.metagraph.walk import closure
+
+    fed = [t.name for t in ins]
+    reached = {n.name for n in closure(model.guard.live, [t.name for t in outs], fed=fed)}
+    defaults = model.input_defaults
+    left_out = [name for name in defaults if name.split(":")[0] in reached]
+    if left_out:
+        shown = ", ".join(f"{name} (default {_short(defaults[name])})" for name in left_out)
+        warnings.warn(
+            f"{model.source.meta_path}: the outputs depend on {shown}, not among the inputs: "
+            "the function always uses the default. Pass it as an input, or fix its value "
+            "with LegacyModel.load(..., input_map={name: value}).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _short(value: Any) -> str:
+    text = repr(getattr(value, "tolist", lambda: value)())
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _closure(graph_def: Any, roots: set[str]) -> Any:
@@ -87,7 +121,7 @@ def _variable_values(model: Any, nodes: Sequence[Any]) -> dict[str, Any]:
     for node in nodes:
         tensor = model.graph.get_tensor_by_name(node.name + ":0")
         fetches[node.name] = model.tensor(tensor.name) if node.op == "VarHandleOp" else tensor
-    return model.session.run(fetches) if fetches else {}
+    return model.run(fetches) if fetches else {}
 
 
 def _make_class() -> type:
@@ -99,12 +133,18 @@ def _make_class() -> type:
         Attributes:
             input_specs: ``tf.TensorSpec`` of each input, named after the graph tensor.
             output_names: the graph names of the outputs, in order.
+            legacy_variables: the function's ``tf.Variable`` objects (trainable: GradientTape
+                sees both reference and resource variables of the TF1 graph).
+            variable_names: the TF1 variable each of them copies, in the same order.
         """
 
-        def __init__(self, fn: Any, variables: list[Any], ins: list[Any], outs: list[Any]):
+        def __init__(
+            self, fn: Any, variables: dict[str, Any], ins: list[Any], outs: list[Any]
+        ) -> None:
             super().__init__(name="legacy_function")
             self._fn = fn
-            self.legacy_variables = variables
+            self.legacy_variables = list(variables.values())
+            self.variable_names = list(variables)
             self.input_specs = [tf.TensorSpec(t.shape, t.dtype, name=_key(t.name)) for t in ins]
             self.output_names = [t.name for t in outs]
 
@@ -166,5 +206,21 @@ def export_saved_model(
 
     module.serve = serve
     path = os.fspath(directory)
-    tf.saved_model.save(module, path, signatures={"serving_default": serve})
+    if tf.executing_eagerly():
+        tf.saved_model.save(module, path, signatures={"serving_default": serve})
+    else:  # a TF1 program (disable_eager_execution): saving needs a session (#18.4)
+        _save_in_graph_mode(module, path, serve)
     return path
+
+
+def _save_in_graph_mode(module: Any, path: str, serve: Any) -> None:
+    """``tf.saved_model.save`` in graph mode: the variables live in the graph ``init_scope``
+    put them in, and are written from a session of that graph, initialized with the values
+    ``to_function`` copied."""
+    import tensorflow as tf
+
+    variables = module.legacy_variables
+    graph = variables[0].graph if variables else tf.compat.v1.get_default_graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        session.run([v.initializer for v in variables])
+        tf.saved_model.save(module, path, signatures={"serving_default": serve})

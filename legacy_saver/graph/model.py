@@ -1,35 +1,37 @@
 """``LegacyModel``: a TF1 meta graph and its checkpoint, imported, restored and ready to run.
 
 One object owns one ``tf.Graph`` and one session, so several models (or two copies of the
-same ``.meta``) never share names. Before anything is imported the meta graph is scanned
-(``scan.py``: refused when unsafe unless ``allow_unsafe=True``), checked for ops this
-TensorFlow lacks, and fixed for devices and old version strings (``portable.py``). Tensors are
-fetched by name; ``"w:0"`` of a resource variable gives its value, not the handle.
-``to_function`` and ``export_saved_model`` (``export.py``) carry the graph into TF2 code.
+same ``.meta``) never share names. The meta graph is checked for ops this TensorFlow lacks and
+fixed for devices and old version strings (``portable.py``, on ``legacy_saver.metagraph``'s
+pipeline), then imported. In safe mode (the default) nothing from the file runs unless it is
+on the allowlist of pure computation: the restore and a SavedModel's init op are decided in
+``safe.py``, and every ``run`` is checked by the guard (``guard.py``). Tensors are fetched by
+name; ``"w:0"`` of a resource variable gives its value, not the handle. ``to_function`` and
+``export_saved_model`` (``export.py``) carry the graph into TF2 code.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from legacy_saver.errors import TensorNotFoundError
-from legacy_saver.metagraph.scan import raise_if_unsafe, scan
+from legacy_saver.metagraph.walk import FunctionTable
 
+from .guard import Guard, LiveGraph
 from .portable import DeviceMap, import_portably
-from .restore import restore_variables
+from .safe import LoadOptions, restore_and_initialize
 from .sources import GraphSource, resolve_source
 
 __all__ = ["LegacyModel", "Signature"]
 
 _MAX_SUGGESTIONS = 5
+_MAX_FETCHES_NAMED = 3
 _DEFAULT_SIGNATURE = "serving_default"
-_SAVED_MODEL_INIT = ("saved_model_main_op", "legacy_init_op", "table_initializer")
+_INPUT_OPS = ("Placeholder", "PlaceholderWithDefault")
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,23 @@ class Signature:
 class LegacyModel:
     """A TF1 model imported into its own graph and session; build it with ``load``."""
 
-    def __init__(self, source: GraphSource, graph: Any, session: Any, saver: Any) -> None:
+    def __init__(
+        self,
+        source: GraphSource,
+        graph: Any,
+        session: Any,
+        saver: Any,
+        *,
+        guard: Guard,
+        scope: str | None = None,
+    ) -> None:
         self.source = source
         self.graph = graph
         self.session = session
         self.saver = saver
         self.checkpoint = source.checkpoint
+        self.guard = guard
+        self.scope = scope
         self._reads: dict[str, Any] = {}
 
     @classmethod
@@ -63,6 +76,7 @@ class LegacyModel:
         import_scope: str | None = None,
         input_map: Mapping[str, Any] | None = None,
         allow_unsafe: bool = False,
+        skip_unsafe_init: bool = False,
     ) -> LegacyModel:
         """Import the meta graph at ``path`` into a new graph and restore its checkpoint.
 
@@ -76,23 +90,21 @@ class LegacyModel:
             import_scope: name scope to import under.
             input_map: ``{name in the meta graph: value}`` replacing graph inputs; values
                 become constants of the model's graph (e.g. ``{"keep_prob:0": 1.0}``).
-            allow_unsafe: import even when ``scan`` finds unsafe ops.
+            allow_unsafe: trust the file: run its restore and init ops as stock TensorFlow
+                does, and let ``run`` fetch anything. Default: safe mode (``safe.py``).
+            skip_unsafe_init: in safe mode, skip a SavedModel init op that reaches unsafe ops
+                (with a warning) instead of refusing to load.
 
         Raises:
-            UnsafeGraphError: unsafe ops, unless ``allow_unsafe``.
+            UnsafeGraphError: in safe mode, what the load must run reaches unsafe ops.
             UnsupportedFeatureError: ops this TensorFlow does not register.
             CheckpointNotFoundError: no meta graph, or an explicit checkpoint is absent.
         """
         import tensorflow as tf
 
         source = resolve_source(path, checkpoint)
-        report = dataclasses.replace(scan(source.meta), source=source.meta_path)
-        if not allow_unsafe:
-            raise_if_unsafe(source.meta, source.meta_path, report)
-        if report.findings:
-            warnings.warn(str(report), UserWarning, stacklevel=2)
         graph = tf.Graph()
-        saver, _scope = import_portably(
+        saver, scope = import_portably(
             source.meta,
             graph,
             source=source.meta_path,
@@ -100,39 +112,20 @@ class LegacyModel:
             device_map=device_map,
             import_scope=import_scope,
             input_map=input_map,
-            allow_unsafe=True,  # scanned above
         )
+        prefix = f"{scope}/" if scope else ""
+        functions = FunctionTable(source.meta.graph_def.library)
+        live = LiveGraph(graph, (prefix + n.name for n in source.meta.graph_def.node), functions)
+        guard = Guard(live, source.meta_path, enabled=not allow_unsafe)
         session = tf.compat.v1.Session(graph=graph)
-        model = cls(source, graph, session, saver)
+        model = cls(source, graph, session, saver, guard=guard, scope=scope)
         try:
-            model._restore()
+            options = LoadOptions(allow_unsafe=allow_unsafe, skip_unsafe_init=skip_unsafe_init)
+            restore_and_initialize(model, options)
         except BaseException:
             model.close()
             raise
         return model
-
-    def _restore(self) -> None:
-        if self.checkpoint is None:
-            return
-        with self.graph.as_default():
-            if self.saver is not None:
-                self.saver.restore(self.session, self.checkpoint)
-            else:
-                restore_variables(self.session, self.checkpoint)
-            if self.source.saved_model_dir is not None:
-                self._run_saved_model_init()
-
-    def _run_saved_model_init(self) -> None:
-        """Run a TF1 SavedModel's main/legacy-init op with its assets fed, as its loader does."""
-        feeds = {}
-        for asset in self.source.meta.asset_file_def:
-            path = os.path.join(self.source.saved_model_dir, "assets", asset.filename)
-            feeds[self.graph.get_tensor_by_name(asset.tensor_info.name)] = path
-        for key in _SAVED_MODEL_INIT:
-            ops = self.graph.get_collection(key)
-            if ops:
-                self.session.run(ops, feed_dict=feeds)
-                return
 
     # -- names -------------------------------------------------------------------------
 
@@ -183,8 +176,49 @@ class LegacyModel:
 
     @property
     def inputs(self) -> list[Any]:
-        """The graph's placeholders (tensors, with ``.name``, ``.dtype`` and ``.shape``)."""
-        return [op.outputs[0] for op in self.graph.get_operations() if op.type == "Placeholder"]
+        """The file's inputs: ``Placeholder`` and ``PlaceholderWithDefault`` outputs (tensors,
+        with ``.name``, ``.dtype`` and ``.shape``), except savers' file name inputs.
+
+        ``input_defaults`` gives the default of each ``PlaceholderWithDefault`` (such as
+        ``is_training``): left unfed, it takes that value.
+        """
+        excluded = self._saver_inputs()
+        return [
+            op.outputs[0]
+            for op in self.graph.get_operations()
+            if op.type in _INPUT_OPS
+            and self.guard.live.from_file(op.name)
+            and op.name not in excluded
+        ]
+
+    @property
+    def input_defaults(self) -> dict[str, Any]:
+        """``{tensor name: default}`` for each ``PlaceholderWithDefault`` of ``inputs`` (the
+        default as a numpy value when it is a constant, else the default tensor)."""
+        import tensorflow as tf
+
+        out = {}
+        for tensor in self.inputs:
+            if tensor.op.type == "PlaceholderWithDefault":
+                default = tensor.op.inputs[0]
+                value = tf.get_static_value(default)
+                out[tensor.name] = default if value is None else value
+        return out
+
+    def _saver_inputs(self) -> set[str]:
+        """Nodes that compute a saver's file name (``save/Const``, ``save/filename``)."""
+        from legacy_saver.metagraph.walk import closure
+
+        roots = []
+        for saver in [self.saver, *self.graph.get_collection("savers")]:
+            saver_def = getattr(saver, "saver_def", None)
+            if saver_def is not None and saver_def.filename_tensor_name:
+                roots.append(saver_def.filename_tensor_name)
+        meta = self.source.meta
+        if meta.HasField("saver_def") and meta.saver_def.filename_tensor_name:
+            prefix = f"{self.scope}/" if self.scope else ""
+            roots.append(prefix + meta.saver_def.filename_tensor_name)
+        return {n.name for n in closure(self.guard.live, roots)}
 
     @property
     def signatures(self) -> dict[str, Signature]:
@@ -209,7 +243,12 @@ class LegacyModel:
     # -- running -----------------------------------------------------------------------
 
     def run(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any:
-        """``session.run`` where fetches and feed keys may be names."""
+        """``session.run`` where fetches and feed keys may be names.
+
+        In safe mode, refuses (``UnsafeGraphError``, listing them) fetches that would run an
+        op from the file that is not on the allowlist; fed tensors cut the walk, as they cut
+        what ``session.run`` runs. ``model.session.run`` is not checked.
+        """
         import tensorflow as tf
 
         resolved = tf.nest.map_structure(
@@ -219,7 +258,18 @@ class LegacyModel:
             (self.graph.get_tensor_by_name(_tensor_name(k)) if isinstance(k, str) else k): v
             for k, v in (feed_dict or {}).items()
         }
+        self.check_fetches(tf.nest.flatten(resolved), feeds)
         return self.session.run(resolved, feed_dict=feeds)
+
+    def check_fetches(self, fetches: Sequence[Any], feeds: Any = ()) -> None:
+        """Raise ``UnsafeGraphError`` when running ``fetches`` (tensors, ops or names) with
+        ``feeds`` (tensors or names) fed would run an unsafe op from the file (safe mode)."""
+        roots = [f if isinstance(f, str) else f.name for f in fetches]
+        fed = [f if isinstance(f, str) else f.name for f in feeds]
+        named = ", ".join(roots[:_MAX_FETCHES_NAMED]) + (
+            ", ..." if len(roots) > _MAX_FETCHES_NAMED else ""
+        )
+        self.guard.check(roots, fed, what=f"fetching {named}")
 
     def to_function(self, inputs: Sequence[Any], outputs: Sequence[Any]) -> Any:
         """A TF2 callable computing ``outputs`` from ``inputs`` (see ``export.py``)."""

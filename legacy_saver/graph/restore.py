@@ -45,7 +45,8 @@ class RestoreReport:
         restored: ``(variable name, checkpoint key)`` for every variable assigned.
         skipped: variables left alone by include/exclude or the assignment map.
         missing: selected variables whose checkpoint key does not exist (left alone).
-        unused: checkpoint keys nothing was restored from.
+        unused: checkpoint keys no variable asks for (the keys of skipped variables are
+            counted as skipped, not here).
     """
 
     checkpoint: str
@@ -93,14 +94,14 @@ def restore_variables(
     if var_list is None:
         var_list = session.graph.get_collection("variables")
     with load_checkpoint(checkpoint) as reader:
-        keys, skipped, problems = _plan(var_list, assignment_map, include, exclude)
+        keys, skipped, skipped_keys, problems = _plan(var_list, assignment_map, include, exclude)
         missing = _check(reader, keys, problems)
         todo = [(v, key) for n, (v, key, _) in keys.items() if n not in missing]
         if reader.format_version == 2 and not session.graph.finalized:
             _restore_op(session, reader.prefix, todo)
         else:
             _assign(session, reader, todo)
-        used = {key for _, key in todo}
+        used = {key for _, key in todo} | skipped_keys  # a skipped key is skipped, not unused
         unused = [k for k in reader.keys() if k not in used]
         return RestoreReport(
             checkpoint=reader.prefix,
@@ -132,10 +133,12 @@ def _plan(
     assignment_map: Mapping[str, Any] | None,
     include: Sequence[str] | None,
     exclude: Sequence[str] | None,
-) -> tuple[dict[str, tuple[Any, str, bool]], list[str], list[str]]:
-    """``{variable label: (variable, checkpoint key, named explicitly)}``, skipped, problems."""
+) -> tuple[dict[str, tuple[Any, str, bool]], list[str], set[str], list[str]]:
+    """``{variable label: (variable, checkpoint key, named explicitly)}``, the skipped
+    variables, the checkpoint keys they would have read, and problems."""
     keys: dict[str, tuple[Any, str, bool]] = {}
     skipped: list[str] = []
+    skipped_keys: set[str] = set()
     used_entries: set[str] = set()
     for var in var_list:
         name = _name(var)
@@ -144,6 +147,8 @@ def _plan(
         )
         if key is None or not _selected(name, include, exclude):
             skipped.append(_label(var))
+            if key is not None:
+                skipped_keys.add(key)
             continue
         if entry is not None:
             used_entries.add(entry)
@@ -153,7 +158,7 @@ def _plan(
         for k, v in (assignment_map or {}).items()
         if k not in used_entries
     ]
-    return keys, skipped, problems
+    return keys, skipped, skipped_keys, problems
 
 
 def _describe(target: Any) -> str:

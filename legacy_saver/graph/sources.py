@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from legacy_saver.bundle import resolve_checkpoint
-from legacy_saver.bundle.naming import META_SUFFIX, parse_v1_shard
+from legacy_saver.bundle.naming import parse_v1_shard
 from legacy_saver.errors import CheckpointError, CheckpointNotFoundError
+from legacy_saver.metagraph.locate import locate_meta_graph
 from legacy_saver.metagraph.read import read_meta_graph, read_saved_model
 
 __all__ = ["GraphSource", "resolve_source"]
@@ -42,16 +43,16 @@ def resolve_source(path: str | os.PathLike[str], checkpoint: Any = None) -> Grap
         checkpoint: None (use the one beside the meta graph, if any), False (none), or a
             prefix or directory to restore from instead.
     """
-    path = os.fspath(path)
-    saved_model_dir = None
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
-        saved_model_dir = path
-        meta_path = os.path.join(path, "saved_model.pb")
-        meta = read_saved_model(path)
-        implied: str | None = os.path.join(path, "variables", "variables")
+    location = locate_meta_graph(path)
+    if location.saved_model_dir is not None:
+        meta = read_saved_model(location.saved_model_dir)
     else:
-        meta_path, implied = _meta_and_prefix(path)
-        meta = read_meta_graph(meta_path)
+        meta = read_meta_graph(location.meta_path)
+    meta_path, implied, saved_model_dir = (
+        location.meta_path,
+        location.prefix,
+        location.saved_model_dir,
+    )
     if checkpoint is False:
         chosen = None
     elif checkpoint is not None:
@@ -61,22 +62,6 @@ def resolve_source(path: str | os.PathLike[str], checkpoint: Any = None) -> Grap
     else:
         chosen = _existing_prefix(implied) if implied else None
     return GraphSource(meta_path, meta, chosen, saved_model_dir)
-
-
-def _meta_and_prefix(path: str) -> tuple[str, str | None]:
-    if os.path.isdir(path):
-        prefix = _latest_if_dir(path)
-        if not os.path.isfile(prefix + META_SUFFIX):
-            raise CheckpointNotFoundError(
-                f"the latest checkpoint in {path} is {prefix}, "
-                f"but {prefix}{META_SUFFIX} does not exist"
-            )
-        return prefix + META_SUFFIX, prefix
-    if path.endswith(META_SUFFIX):
-        return path, path[: -len(META_SUFFIX)]
-    if os.path.isfile(path + META_SUFFIX):
-        return path + META_SUFFIX, path
-    raise CheckpointNotFoundError(f"no meta graph at {path} (nor {path}{META_SUFFIX})")
 
 
 def _latest_if_dir(path: str) -> str:

@@ -1,10 +1,16 @@
 """``import_meta_graph`` / ``export_meta_graph``: TensorFlow's machinery moves the graph,
 we fix what it gets wrong around it.
 
+The file is read by ``legacy_saver.metagraph.read`` (regular files only, bounded by their
+size, typed errors) and fixed by ``legacy_saver.metagraph.prepare`` (the pipeline
+``LegacyModel.load`` runs too), on a copy; the caller's proto is not touched:
+
 * Meta graphs written by TF 0.12 carry ``tensorflow_version: "0.12.head"``, which
-  TF 2.21 feeds to ``packaging.version`` and dies on (``InvalidVersion``). We parse
-  the leading ``0.12`` instead (on a copy; the caller's proto is not touched), so the
-  pre-1.9 rule for ``trainable`` still applies.
+  TF 2.21 feeds to ``packaging.version`` and dies on (``InvalidVersion``). We keep
+  the leading ``0.12`` instead, so the pre-1.9 rule for ``trainable`` still applies.
+* With ``clear_devices``, devices are cleared in function bodies too; with
+  ``import_scope``, resource variables and tables get a scoped ``shared_name``, so a
+  second import does not share the first one's state.
 * Importing into a graph that already has nodes of the same names makes TensorFlow
   rename the new nodes (``w`` -> ``w_1``) while collections and the SaverDef still
   name the old ones, so the second import's Saver restores the first import's
@@ -19,45 +25,26 @@ we fix what it gets wrong around it.
 from __future__ import annotations
 
 import os
-import re
 
 import tensorflow as tf
-from packaging import version as packaging_version
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.framework import meta_graph as tf_meta_graph
-from tensorflow.python.framework import op_def_registry
 
-from ..errors import UnsupportedFeatureError
+from ..metagraph import read as metagraph_read
+from ..metagraph.prepare import PrepareOptions, prepare
 from .builder import all_saveables
 from .meta_graph import require_graph_mode
 from .saver import Saver
 
 SAVERS = tf.compat.v1.GraphKeys.SAVERS
 MAX_NAMES_SHOWN = 5
-_LEADING_VERSION = re.compile(r"\d+(\.\d+)*")
 
 
 def read_meta_graph(meta_graph_or_file) -> meta_graph_pb2.MetaGraphDef:
-    """A private copy of the MetaGraphDef (a proto, or a binary or text file)."""
+    """The MetaGraphDef (a proto, or a binary or text file read with bounded size)."""
     if isinstance(meta_graph_or_file, meta_graph_pb2.MetaGraphDef):
-        copy = meta_graph_pb2.MetaGraphDef()
-        copy.CopyFrom(meta_graph_or_file)
-        return copy
-    return tf_meta_graph.read_meta_graph_file(os.fspath(meta_graph_or_file))
-
-
-def normalize_tensorflow_version(meta_graph_def) -> str | None:
-    """Rewrites a version ``packaging`` cannot parse (``0.12.head``); returns the old one."""
-    text = meta_graph_def.meta_info_def.tensorflow_version
-    if not text:
-        return None
-    try:
-        packaging_version.parse(text)
-        return None
-    except packaging_version.InvalidVersion:
-        match = _LEADING_VERSION.match(text)
-        meta_graph_def.meta_info_def.tensorflow_version = match.group(0) if match else ""
-        return text
+        return meta_graph_or_file  # prepare() copies it before anything changes
+    return metagraph_read.read_meta_graph(os.fspath(meta_graph_or_file))
 
 
 def check_no_clash(graph_def, graph) -> None:
@@ -73,23 +60,6 @@ def check_no_clash(graph_def, graph) -> None:
             "SaverDef to the old ones, so the Saver would restore the wrong variables "
             "(tensorflow/tensorflow#6774). Pass import_scope='...' or import into a "
             "fresh tf.Graph()."
-        )
-
-
-def check_ops_registered(graph_def) -> None:
-    functions = {f.signature.name for f in graph_def.library.function}
-    unknown: dict[str, list[str]] = {}
-    for node in graph_def.node:
-        if node.op not in functions and op_def_registry.get(node.op) is None:
-            unknown.setdefault(node.op, []).append(node.name)
-    if unknown:
-        lines = [
-            f"{op!r} (used by {', '.join(map(repr, nodes[:3]))}{', ...' if len(nodes) > 3 else ''})"
-            for op, nodes in sorted(unknown.items())
-        ]
-        raise UnsupportedFeatureError(
-            "import_meta_graph: the graph uses ops this TensorFlow does not have "
-            "(tf.contrib or custom ops; load their library first): " + "; ".join(lines)
         )
 
 
@@ -115,21 +85,45 @@ def import_meta_graph(
     processes or the network outside the saver's own subgraph, unless ``allow_unsafe``.
     """
     require_graph_mode("import_meta_graph")
+    is_file = isinstance(meta_graph_or_file, str | os.PathLike)
+    source = os.fspath(meta_graph_or_file) if is_file else "<MetaGraphDef>"
     meta_graph_def = read_meta_graph(meta_graph_or_file)
     if safe and not allow_unsafe:
         from ..metagraph.scan import raise_if_unsafe
 
-        source = meta_graph_or_file if isinstance(meta_graph_or_file, str | os.PathLike) else None
-        raise_if_unsafe(meta_graph_def, os.fspath(source) if source else "<MetaGraphDef>")
-    normalize_tensorflow_version(meta_graph_def)
+        raise_if_unsafe(meta_graph_def, source)
     graph = tf.compat.v1.get_default_graph() if graph is None else graph
     if not import_scope:
         check_no_clash(meta_graph_def.graph_def, graph)
-    check_ops_registered(meta_graph_def.graph_def)
+    options = PrepareOptions(clear_devices=clear_devices, shared_name_scope=import_scope)
+    return import_prepared(
+        prepare(meta_graph_def, options, source),
+        graph,
+        import_scope=import_scope,
+        input_map=input_map,
+        unbound_inputs_col_name=unbound_inputs_col_name,
+        restore_collections_predicate=restore_collections_predicate,
+    )
+
+
+def import_prepared(
+    meta_graph_def,
+    graph,
+    *,
+    import_scope: str | None = None,
+    input_map=None,
+    unbound_inputs_col_name: str = "unbound_inputs",
+    restore_collections_predicate=None,
+):
+    """Import a meta graph that ``legacy_saver.metagraph.prepare`` has fixed into ``graph``.
+
+    The one place that hands a meta graph to TensorFlow's importer (``import_meta_graph``
+    and ``LegacyModel.load`` both end here); returns our Saver for it, or None.
+    """
     wanted = restore_collections_predicate or (lambda key: True)
     imported_vars, _ = tf_meta_graph.import_scoped_meta_graph_with_return_elements(
         meta_graph_def,
-        clear_devices=clear_devices,
+        clear_devices=False,  # prepare() did it, in function bodies too
         graph=graph,
         import_scope=import_scope,
         input_map=input_map,
