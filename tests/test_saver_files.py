@@ -46,6 +46,27 @@ def test_new_saver_adopts_state_and_deletes_all_surplus(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if n.startswith(("m-0", "m-1", "m-2", "m-3"))]
 
 
+@pytest.mark.parametrize("spelled", ["ckpts/m", "./ckpts/m", "m", "./m", "ABS"])
+def test_last_checkpoints_after_a_restart_keep_the_callers_style(tmp_path, monkeypatch, spelled):
+    """#18.4: adopted entries were absolute beside the new relative one."""
+    monkeypatch.chdir(tmp_path)
+    prefix = str(tmp_path / "ckpts" / "m") if spelled == "ABS" else spelled
+    if spelled in ("m", "./m"):
+        os.makedirs("ckpts")
+        monkeypatch.chdir("ckpts")
+    for steps in ([9, 10], [11]):  # two "processes": the second adopts the state file
+        with tf.Graph().as_default() as g:
+            v1.get_variable("w", [2])
+            saver = Saver(max_to_keep=5)
+            with v1.Session(graph=g) as sess:
+                sess.run(v1.global_variables_initializer())
+                for step in steps:
+                    saver.save(sess, prefix, global_step=step)
+    assert saver.last_checkpoints == [f"{prefix}-{s}" for s in (9, 10, 11)]
+    # the state file itself still names them relative to its directory, as stock writes it
+    assert state.read_state(os.path.dirname(prefix) or ".").model_checkpoint_path.endswith("m-11")
+
+
 def test_stock_saver_orphans_after_restart_ours_does_not(tmp_path):
     with tf.Graph().as_default() as g:
         v1.get_variable("w", [2])

@@ -105,7 +105,7 @@ class Ledger:
         if key in self._adopted:
             return
         self._adopted.add(key)
-        found = _listed(stored) if stored else []
+        found = [(_spelled_as(p, save_dir), t) for p, t in _listed(stored)] if stored else []
         known = {os.path.abspath(r.path): i for i, r in enumerate(self.records)}
         for path, stamp in found:
             if os.path.abspath(path) in known:
@@ -252,6 +252,18 @@ def _read(directory: str, latest_filename: str | None) -> state.State | None:
             e,
         )
         return None
+
+
+def _spelled_as(path: str, save_dir: str) -> str:
+    """``path`` (as the state file reader resolved it, absolute) in the style of the caller's
+    ``save_dir``: relative when the Saver is saving under a relative directory, so that
+    ``last_checkpoints`` after a restart is one style, the one the user passed (#18.4)."""
+    if is_url(path) or is_url(save_dir) or os.path.isabs(save_dir or "."):
+        return path
+    rel = os.path.relpath(path, os.path.abspath(save_dir or "."))
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return path  # not in the save directory: the state file's own spelling
+    return os.path.join(save_dir, rel) if save_dir else rel
 
 
 def _listed(stored: state.State) -> list[tuple[str, float]]:
