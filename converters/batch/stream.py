@@ -162,7 +162,8 @@ def _convert(reader: Any, bundle: BundleReader, src: str, dst: str, action: str,
                 e = bundle.entry(a.src)
                 if a.transform.is_identity and not e.slices and e.dtype is not DType.STRING:
                     if e.shard_id not in sources:
-                        sources[e.shard_id] = _open(src, bundle.locate(e))
+                        bundle.open_data(e)  # bounds-checked: a short shard names the tensor
+                        sources[e.shard_id] = _open(src, bundle.data_file(e.shard_id))
                     written = w.add_copy(a.dst, e.dtype_enum, e.shape, sources[e.shard_id],
                                          e.offset, e.size, e.crc32c, shard=e.shard_id)  # fmt: skip
                     if w.written_crc32c(written) != unmask_crc(e.crc32c):

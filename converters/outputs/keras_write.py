@@ -77,9 +77,10 @@ def _stream(
     dtype = reader.dtype(action.src)
     if dtype.numpy is None or np.dtype(dtype.numpy).kind not in "biufc":
         return False
-    shard = bundle.locate(entry)  # bounds-checked; names the tensor if short
+    shard = bundle.data_file(entry.shard_id)
     if not os.path.isfile(shard):  # a remote shard: read it whole through the reader
         return False
+    bundle.open_data(entry)  # bounds-checked: a short shard names the tensor
     shape = transformed_shape(tuple(entry.shape), action.transform)
     if not shape:
         return False

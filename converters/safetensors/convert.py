@@ -119,10 +119,7 @@ def _object_graph(reader: CheckpointReader) -> object | None:
 
 
 def _source_files(reader: CheckpointReader) -> list[str]:
-    bundle = reader.bundle
-    if bundle is not None:
-        return [bundle.index_file] + [bundle.data_file(i) for i in range(bundle.num_shards)]
-    return list(getattr(reader._v1, "files", []))
+    return [f.path for f in reader.files()]
 
 
 def metadata_for(reader: CheckpointReader, plan: SafetensorsPlan) -> dict[str, str]:
