@@ -30,6 +30,8 @@ class SaverDef(Protocol):
     keep_checkpoint_every_n_hours: float
     version: int
 
+    def CopyFrom(self, other: SaverDef) -> None: ...  # protobuf's message copy
+
 
 class Session(Protocol):
     """``tf.compat.v1.Session`` (or a ``MonitoredSession``): a graph and ``run``."""
