@@ -1,5 +1,6 @@
 """None paths mypy found in the Saver: an empty Saver's missing SaverDef, an unbuilt Saver's
-restore, a restore without a session. Each raised AttributeError from deep inside before."""
+restore, a restore without a session, an eager Saver without a ``var_list``. Each raised an
+AttributeError or TypeError from deep inside before, not the error ``save`` (or stock) raises."""
 
 from __future__ import annotations
 
@@ -50,3 +51,14 @@ def test_graph_mode_restore_without_a_session_is_a_type_error(tmp_path):
         for not_a_session in (None, object()):
             with pytest.raises(TypeError, match="'sess' must be a Session"):
                 saver.restore(not_a_session, path)
+
+
+def test_eager_saver_from_a_saver_def_alone_needs_a_var_list(tmp_path):
+    """Stock's eager Saver raises RuntimeError at save and restore without a ``var_list``;
+    ours passed None on to TensorFlow's ``op_list_to_dict`` (a TypeError about its input)."""
+    assert tf.executing_eagerly()
+    saver = Saver(saver_def=v1.train.SaverDef(version=v1.train.SaverDef.V2))
+    with pytest.raises(RuntimeError, match=r"`var_list` must specify.*LegacyModel"):
+        saver.save(None, str(tmp_path / "m"))
+    with pytest.raises(RuntimeError, match=r"`var_list` must specify.*LegacyModel"):
+        saver.restore(None, str(tmp_path / "m"))

@@ -197,6 +197,13 @@ class Saver:
         if not saver_def.restore_op_name:
             raise ValueError(f"saver_def must specify the restore_op_name: {saver_def}")
 
+    def _eager_var_list(self) -> VarList:
+        """Eager saves and restores run on ``var_list``: a Saver made from a ``saver_def``
+        alone has none, and raises stock's RuntimeError at save and restore."""
+        if self._var_list is None:
+            raise RuntimeError(eager.NEEDS_VAR_LIST)
+        return self._var_list
+
     def _built_saver_def(self) -> SaverDef:
         """The ``SaverDef`` that save and restore run (an empty or unbuilt Saver has none)."""
         if self.saver_def is None:
@@ -401,7 +408,7 @@ class Saver:
 
         def run(prefix: str) -> str:
             if self._eager:
-                return eager.save_to(self._var_list, prefix, self._options)
+                return eager.save_to(self._eager_var_list(), prefix, self._options)
             return as_str(_session(sess).run(save_tensor, {feed_name: prefix}))
 
         if not atomic.is_local(checkpoint_file):
@@ -455,7 +462,7 @@ class Saver:
         save_path = v1_any_count(local_path(as_str(save_path)))  # stock's glob, resolved
         start = time.time()
         if self._eager:
-            eager.restore(self._var_list, save_path, self._options)
+            eager.restore(self._eager_var_list(), save_path, self._options)
         else:
             self._restorer.restore(_session(sess), self._built_saver_def(), save_path)
         tf_metrics.read(start)

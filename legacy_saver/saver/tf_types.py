@@ -41,6 +41,8 @@ class Session(Protocol):
 
     def run(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any: ...
 
+    def close(self) -> None: ...
+
 
 class SaveSpec(Protocol):
     """``saveable_object.SaveSpec``: one tensor a SaveableObject writes."""
