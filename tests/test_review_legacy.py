@@ -287,3 +287,51 @@ def test_fifo_checkpoint_file_is_refused_not_waited_on(tf, tmp_path, how, where)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result.get("error") == "CorruptCheckpointError", result
     assert str(victim) in result["message"] and "FIFO" in result["message"]
+
+
+def test_restore_call_naming_two_functions_is_not_canonical(tf):
+    """Defect: the canonical-restore check of a traced (TF2-style) restore call looked only at
+    the *first* function the call names. A call with an extra ``_decoy`` attribute naming a
+    canonical restore function, and ``f`` naming one that also writes a file, was proven
+    "canonical" (and its nodes permitted at load) while TensorFlow runs ``f``."""
+    from tensorflow.core.framework import attr_value_pb2, graph_pb2, types_pb2
+
+    from legacy_saver.metagraph.saverdef import check_restore
+    from legacy_saver.metagraph.walk import FunctionTable, ProtoGraph
+
+    graph_def = graph_pb2.GraphDef()
+
+    def restore_function(name, evil):
+        function = graph_def.library.function.add()
+        function.signature.name = name
+        function.signature.input_arg.add(name="file", type=types_pb2.DT_STRING)
+        function.signature.output_arg.add(name="y", type=types_pb2.DT_FLOAT)
+        body = function.node_def
+        H.string_const(body, "names", b"w", vector=True)
+        H.string_const(body, "slices", b"", vector=True)
+        H.add_node(body, "read", "RestoreV2", ["file", "names:output:0", "slices:output:0"],
+                   dtypes={"types": [1]})  # fmt: skip
+        inputs = ["read:tensors:0"]
+        if evil:
+            H.string_const(body, "path", b"/tmp/victim")
+            H.add_node(body, "write", "WriteFile", ["path:output:0", "file"])
+            inputs.append("^write")
+        H.add_node(body, "out", "Identity", inputs, T="float")
+        function.ret["y"] = "out:output:0"
+
+    restore_function("Good", evil=False)
+    restore_function("Evil", evil=True)
+    nodes = graph_def.node
+    H.add_node(nodes, "filename", "Placeholder", dtype={"type": types_pb2.DT_STRING})
+    call = H.add_node(nodes, "restore", "StatefulPartitionedCall", ["filename"],
+                      Tin={"types": [types_pb2.DT_STRING]}, Tout={"types": [1]})  # fmt: skip
+    decoy = attr_value_pb2.AttrValue()
+    decoy.func.name = "Good"
+    call.attr["_decoy"].CopyFrom(decoy)
+    real = attr_value_pb2.AttrValue()
+    real.func.name = "Evil"
+    call.attr["f"].CopyFrom(real)
+    graph_def = graph_pb2.GraphDef.FromString(graph_def.SerializeToString())
+    check = check_restore(ProtoGraph(graph_def), FunctionTable(graph_def.library), "restore",
+                          "filename:0")  # fmt: skip
+    assert not check.canonical, check
