@@ -117,11 +117,13 @@ def restore_variables(
 def _name(var: Any) -> str:
     """The variable's name as a checkpoint key (a partition's full variable name)."""
     info = getattr(var, "_save_slice_info", None)
-    return info.full_name if info is not None else var.op.name
+    name: str = info.full_name if info is not None else var.op.name
+    return name
 
 
 def _label(var: Any) -> str:
-    return var.op.name
+    name: str = var.op.name
+    return name
 
 
 def _selected(name: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
@@ -204,7 +206,10 @@ def _check(
         for label, (var, key, _) in keys.items()
     ]
     absent = check_before_restore(
-        reader, specs, optional=lambda s: not keys[s.label][2], extra=problems
+        reader,
+        specs,
+        optional=lambda s: s.label is not None and not keys[s.label][2],
+        extra=problems,
     )
     return [s.label for s in absent if s.label is not None]
 
@@ -218,7 +223,7 @@ def _full_shape(var: Any) -> tuple[int, ...] | None:
 
 
 def _value(reader: Any, var: Any, key: str) -> np.ndarray:
-    value = reader.get_tensor(key)
+    value: np.ndarray = reader.get_tensor(key)
     info = getattr(var, "_save_slice_info", None)
     if info is not None:
         extents = zip(info.var_offset, info.var_shape, strict=True)

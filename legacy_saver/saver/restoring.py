@@ -24,6 +24,7 @@ from ..bundle.naming import digest_path, index_path, is_url
 from ..errors import CheckpointError, CheckpointNotFoundError
 from .checks import QuickCheck, contents_of, plan_restore
 from .specs import RestoreSpec, specs_from_graph
+from .tf_types import Graph, SaverDef, Session
 
 
 class GraphRestorer:
@@ -34,7 +35,7 @@ class GraphRestorer:
         self._graph_specs: dict[int, tuple[RestoreSpec, ...] | None] = {}
         self._quick: QuickCheck | None = None
 
-    def restore(self, sess: Any, saver_def: Any, save_path: str) -> None:
+    def restore(self, sess: Session, saver_def: SaverDef, save_path: str) -> None:
         specs = self.specs_for(sess.graph, saver_def.restore_op_name)
         refuse_special_files(save_path)
         ran = None
@@ -70,7 +71,7 @@ class GraphRestorer:
             self._quick = QuickCheck(specs)
         return self._quick
 
-    def specs_for(self, graph: Any, restore_op_name: str) -> tuple[RestoreSpec, ...] | None:
+    def specs_for(self, graph: Graph, restore_op_name: str) -> tuple[RestoreSpec, ...] | None:
         if self.specs is not None:
             return self.specs
         key = id(graph)
