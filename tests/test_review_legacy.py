@@ -335,3 +335,42 @@ def test_restore_call_naming_two_functions_is_not_canonical(tf):
     check = check_restore(ProtoGraph(graph_def), FunctionTable(graph_def.library), "restore",
                           "filename:0")  # fmt: skip
     assert not check.canonical, check
+
+
+def _rename_asset_tensor(tf, tmp_path, name):
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "vocab.txt").write_text("apple\nbanana\n")
+    export = H.saved_model(tf, tmp_path, vocabulary=source / "vocab.txt")
+
+    def edit(meta):
+        (packed,) = meta.collection_def["saved_model_assets"].any_list.value
+        asset = meta_graph_pb2.AssetFileDef()
+        packed.Unpack(asset)
+        asset.tensor_info.name = name
+        packed.Pack(asset)
+
+    H.edit_saved_model(export, edit)
+    return export
+
+
+def test_asset_tensor_spelled_as_an_op_name_loads(tf, tmp_path):
+    """Defect: an asset whose tensor is spelled ``vocab/hash_table/asset_path`` (no ``:0``)
+    was checked under the normalised name but fed under the raw one, so
+    ``LegacyModel.load`` crashed with an untyped ``ValueError`` ("refers to an Operation")."""
+    export = _rename_asset_tensor(tf, tmp_path, "vocab/hash_table/asset_path")
+    with LegacyModel.load(str(export)) as model:
+        ids = model.run("ids:0", {"words:0": [b"banana", b"apple", b"durian"]})
+    assert list(ids) == [1, 0, 2]
+
+
+def test_asset_naming_a_missing_tensor_is_a_typed_error(tf, tmp_path):
+    """Defect: with ``allow_unsafe=True``, an asset naming a tensor the graph lacks crashed
+    the load with a bare ``KeyError``; now a ``CorruptCheckpointError`` naming the file."""
+    from legacy_saver.errors import CorruptCheckpointError
+
+    export = _rename_asset_tensor(tf, tmp_path, "missing:0")
+    with pytest.raises(CorruptCheckpointError, match=r"saved_model\.pb.*missing:0"):
+        LegacyModel.load(str(export), allow_unsafe=True)

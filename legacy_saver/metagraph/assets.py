@@ -26,6 +26,8 @@ from typing import Any
 
 from legacy_saver.errors import UnsafeGraphError
 
+from .walk import tensor_name
+
 __all__ = ["ASSETS_DIR", "ASSETS_EXTRA_DIR", "Asset", "collect_assets", "resolve_assets"]
 
 ASSETS_DIR = "assets"
@@ -59,9 +61,8 @@ def collect_assets(meta: Any) -> list[Asset]:
 
     found: dict[str, Asset] = {}
     for asset_def in meta.asset_file_def:
-        found.setdefault(
-            asset_def.tensor_info.name, Asset(asset_def.tensor_info.name, asset_def.filename)
-        )
+        name = tensor_name(asset_def.tensor_info.name)  # "op" is "op:0", as TF reads it
+        found.setdefault(name, Asset(name, asset_def.filename))
     collection = meta.collection_def.get(ASSETS_COLLECTION)
     if collection is not None:
         for packed in collection.any_list.value:
@@ -71,7 +72,7 @@ def collect_assets(meta: Any) -> list[Asset]:
                     f"the {ASSETS_COLLECTION} collection holds a {packed.type_url!r}, "
                     "not an AssetFileDef"
                 )
-            name = asset_def.tensor_info.name
+            name = tensor_name(asset_def.tensor_info.name)
             found.setdefault(name, Asset(name, asset_def.filename))
     return list(found.values())
 
