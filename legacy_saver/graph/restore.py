@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from legacy_saver.bundle import load_checkpoint
+from legacy_saver.bundle.files import refuse_special_files
 
 __all__ = ["RestoreReport", "restore_variables", "FEED_BATCH_BYTES"]
 
@@ -98,6 +99,7 @@ def restore_variables(
         missing = _check(reader, keys, problems)
         todo = [(v, key) for n, (v, key, _) in keys.items() if n not in missing]
         if reader.format_version == 2 and not session.graph.finalized:
+            refuse_special_files(reader.prefix)  # TF's RestoreV2 would block on a FIFO
             _restore_op(session, reader.prefix, todo)
         else:
             _assign(session, reader, todo)

@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from legacy_saver.errors import UnsafeGraphError
+from legacy_saver.errors import CorruptCheckpointError, UnsafeGraphError
 from legacy_saver.metagraph.assets import resolve_assets
 from legacy_saver.metagraph.loading import FILE_RESTORE, find_init_ops, init_step, restore_step
 from legacy_saver.metagraph.saverdef import check_save
@@ -167,5 +167,10 @@ def _run_init(model: LoadedModel, saved_model_dir: str, guard: Guard, options: L
                 stacklevel=4,
             )
             return
-    feed_dict = {model.graph.get_tensor_by_name(name): path for name, path in feeds.items()}
+    try:
+        feed_dict = {model.graph.get_tensor_by_name(name): path for name, path in feeds.items()}
+    except (KeyError, ValueError) as e:
+        raise CorruptCheckpointError(
+            f"{model.source.meta_path}: an asset names a tensor the graph lacks ({e})"
+        ) from None
     model.session.run(roots, feed_dict=feed_dict)
