@@ -1,7 +1,7 @@
 """Issue 13, item 8: every planner is linear in the number of variables.
 
 Each planner runs at 2.5k and 10k variables, i.e. 7.5k and 30k tensors with
-their Adam slots (best of three, GC off, to damp a loaded machine); 4x the
+their Adam slots (best of three in CPU time, GC off, to damp a loaded machine); 4x the
 input must cost about 4x the time — the test allows 8x. The quadratic
 ``tf2_to_tf1`` took 16x and more. Absolute figures for 100k
 variables: ``python -m bench.bench_planners`` (BENCHMARKS.md).
@@ -26,16 +26,17 @@ MAX_RATIO = 8.0
 
 
 def _best(run: Callable[[], object], repeats: int = 3) -> float:
-    """Best of ``repeats``, with the cyclic GC off (as ``timeit``): its full collections
-    scale with every object alive in the test process, not with the planner."""
+    """Best of ``repeats`` in CPU seconds of this process (a loaded machine's other
+    processes take wall time, not ours), with the cyclic GC off (as ``timeit``): its full
+    collections scale with every object alive in the test process, not with the planner."""
     times = []
     gc.collect()
     gc.disable()
     try:
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = time.process_time()
             run()
-            times.append(time.perf_counter() - start)
+            times.append(time.process_time() - start)
     finally:
         gc.enable()
     return min(times)

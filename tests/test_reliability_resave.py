@@ -147,13 +147,18 @@ def test_our_reader_holds_its_generation_across_publishes(tmp_path):
 
 
 def test_index_replaced_while_opening_is_read_again(tmp_path, monkeypatch):
-    """The index changes between the reader's index read and its shard opens."""
+    """The index changes between the reader's index read and its shard opens: a writer
+    that does not take the directory's lock (TensorFlow's, or a filesystem without
+    ``flock``; ours waits for the reader, next test)."""
+    import contextlib
+
     from legacy_saver.bundle import reader as reader_module
 
     prefix = str(tmp_path / "ckpt")
     write_generation(prefix, 1)
     real_open = reader_module.BundleReader._open_shards
     calls = []
+    monkeypatch.setattr(reader_module, "directory_lock", lambda *a, **k: contextlib.nullcontext())
 
     def racing(self: Any) -> None:
         if not calls:
@@ -166,6 +171,50 @@ def test_index_replaced_while_opening_is_read_again(tmp_path, monkeypatch):
     with load_checkpoint(prefix) as r:
         assert generation_of(r.get_tensor) == 4
     assert len(calls) == 2
+
+
+def test_our_publish_waits_for_a_reader_opening_the_checkpoint(tmp_path, monkeypatch):
+    """A reader holds the directory's shared lock while it reads the index and opens the
+    shards; a publish of ours (exclusive) in another thread waits for it, so the reader
+    sees one generation whole, however many publishes are queued behind it."""
+    from legacy_saver.bundle import reader as reader_module
+
+    prefix = str(tmp_path / "ckpt")
+    write_generation(prefix, 1)
+    real_open = reader_module.BundleReader._open_shards
+    writers: list[threading.Thread] = []
+
+    def racing(self: Any) -> None:
+        if not writers:
+            for gen in (2, 3, 4):
+                writers.append(threading.Thread(target=write_generation, args=(prefix, gen)))
+                writers[-1].start()
+            time.sleep(0.3)  # the writers reach the publish and wait for our lock
+        real_open(self)
+
+    monkeypatch.setattr(reader_module.BundleReader, "_open_shards", racing)
+    with load_checkpoint(prefix) as r:
+        assert generation_of(r.get_tensor) == 1  # opened before any of the queued publishes
+    for w in writers:
+        w.join(timeout=30)
+    with load_checkpoint(prefix) as r:
+        assert generation_of(r.get_tensor) in (2, 3, 4)  # they ran after, in some order
+
+
+def test_a_reader_goes_on_after_waiting_for_a_stuck_publish(tmp_path, monkeypatch):
+    """A publish that holds the directory's lock for longer than ``LOCK_WAIT_S`` (a stuck
+    disk) never hangs a reader: it opens unlocked after the wait."""
+    from legacy_saver.bundle import fileio
+    from legacy_saver.bundle import reader as reader_module
+
+    prefix = str(tmp_path / "ckpt")
+    write_generation(prefix, 1)
+    monkeypatch.setattr(reader_module, "LOCK_WAIT_S", 0.2)
+    with fileio.directory_lock(str(tmp_path)):  # held exclusively, as by a stuck publish
+        started = time.monotonic()
+        with load_checkpoint(prefix) as r:
+            assert generation_of(r.get_tensor) == 1
+        assert 0.2 <= time.monotonic() - started < 10
 
 
 def test_lazy_reader_finds_the_old_data_after_one_publish(tmp_path):

@@ -30,7 +30,7 @@ import os
 import stat
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import CheckpointNotFoundError, CorruptCheckpointError
 from .coding import crc32c
@@ -162,29 +162,58 @@ def fsync_path(path: str) -> None:
 
 
 @contextlib.contextmanager
-def directory_lock(directory: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``directory`` itself (no lock file is created), so
-    that publishes into one directory, from threads or processes on this host, run one
-    at a time. Where the platform or filesystem has no such locks (Windows, some
+def directory_lock(
+    directory: str, *, shared: bool = False, timeout_s: float | None = None
+) -> Iterator[None]:
+    """Hold an ``flock`` on ``directory`` itself (no lock file is created): exclusive for
+    publishes into it, so that they run one at a time on this host (threads or processes);
+    ``shared`` for a reader opening a checkpoint's index and shards together, so that no
+    publish of ours switches the checkpoint in between. With ``timeout_s`` the body runs
+    unlocked once that long has passed without the lock (a reader never hangs behind a
+    stuck writer). Where the platform or filesystem has no such locks (Windows, some
     network filesystems) the body runs unlocked."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY | _O_CLOEXEC)
+    flags = os.O_RDONLY | _O_CLOEXEC | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:  # O_DIRECTORY: a FIFO in the directory's place fails here instead of blocking
+        fd = os.open(directory or ".", flags)
     except OSError:
         yield
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            pass  # no locking here: the body runs unlocked (documented)
+        _flock(fcntl, fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, timeout_s)
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _flock(fcntl: Any, fd: int, kind: int, timeout_s: float | None) -> bool:
+    """Take ``kind`` on ``fd``; False (unlocked) if the filesystem refuses or ``timeout_s``
+    passes first."""
+    import time
+
+    if timeout_s is None:
+        try:
+            fcntl.flock(fd, kind)
+            return True
+        except OSError:
+            return False  # no locking here: the body runs unlocked (documented)
+    deadline = time.monotonic() + timeout_s
+    pause = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        except OSError:
+            return False
 
 
 def fsync_dir(path: str) -> None:

@@ -31,6 +31,8 @@ Order, locally (``publish_bundle``), under an ``flock`` of the directory (publis
 directory on this host run one at a time)::
 
     1  count c := n if no data file of P has count n, else n + 1, ...
+       (without a live P.index, c := n: data files there are a crashed write's, which no
+       index points at, so a rewrite after a crash is byte-identical to a first write)
     2  remove the data files of P that the live P.index does not use   (previous generation)
     3  fsync + rename each new shard to P.data-i-of-c (and empty shards n .. c-1)
     4  fsync the directory
@@ -135,7 +137,10 @@ def free_count(wanted: int, taken: set[int]) -> int:
 
 def plan_count(storage: Storage, prefix: str, num_shards: int) -> int:
     """For writers whose files cannot be renamed (fsspec): the count the new data files
-    are named with, chosen now, free of every data file of ``prefix`` on storage."""
+    are named with, chosen now, free of every data file of ``prefix`` on storage (the
+    writer's own count when there is no live ``.index``, as ``publish_bundle``)."""
+    if live_shard_count(storage, prefix) is None:
+        return num_shards
     return free_count(num_shards, set(data_generations(storage, prefix)))
 
 
@@ -152,9 +157,12 @@ def publish_bundle(
     published: list[str] = []
     with storage.lock(directory):
         on_disk = set(data_generations(storage, prefix))
+        live = live_shard_count(storage, prefix)
         retire_previous(storage, prefix, keep=count)
-        if count is None:  # free of every count on disk a moment ago: a reader still holding
-            count = free_count(len(data), on_disk)  # the retired index gets "missing", no mix
+        if count is None and live is None:  # no checkpoint there: what data files were
+            count = len(data)  # there were a crashed write's, unread; the writer's own count
+        elif count is None:  # free of every count on disk a moment ago: a reader still
+            count = free_count(len(data), on_disk)  # holding the retired index gets "missing"
         pending: list[Staged] = list(data)
         try:
             for shard in range(count):

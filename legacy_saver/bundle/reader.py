@@ -24,7 +24,7 @@ from ..errors import (
 from .coding import DecodeError, crc32c, unmask_crc
 from .dtypes import DType
 from .entry import BundleEntry, Extent
-from .fileio import read_identified, same_file
+from .fileio import directory_lock, read_identified, same_file
 from .naming import data_path, index_path
 from .ordered_code import slice_key
 from .protos import ENDIAN_BIG, ENDIAN_LITTLE, BundleHeaderProto
@@ -39,6 +39,7 @@ MAX_SHARDS = 1_000_000
 READ_CHUNK_BYTES = 64 << 20  # read big tensors in pieces so one read() never copies 2 GB
 EAGER_OPEN_MAX_SHARDS = 64  # open the shards with the index up to this many (fds are finite)
 OPEN_ATTEMPTS = 3  # re-read the index this often if it keeps being replaced while opening
+LOCK_WAIT_S = 2.0  # wait this long for a publish into the directory to finish, then go on
 
 
 def _decode_key(key: bytes) -> str:
@@ -94,6 +95,13 @@ class BundleReader:
             self.index_bytes = len(raw)
             self._entries = self._load_index(raw)
             return
+        with directory_lock(os.path.dirname(self.index_file), shared=True, timeout_s=LOCK_WAIT_S):
+            self._open_local()
+
+    def _open_local(self) -> None:
+        """Read the index and open the shards, under the directory's shared lock: a publish
+        of ours (``bundle.publish``) cannot switch the checkpoint in between. Others' (or
+        an unlockable filesystem's) can: then the index is read again if it was replaced."""
         for _ in range(OPEN_ATTEMPTS):
             raw, identity = read_identified(self.index_file)
             self.index_bytes = len(raw)
