@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from ..plan import Transform
 from ..rules import Rule
@@ -120,6 +121,22 @@ class Preset:
     rules: tuple[Rule, ...]
     layout: str
     description: str
+    family: str = ""
+    dropped: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        """This preset as a row of ``legacy-ckpt presets --json`` (the keys of
+        ``converters.presets.Preset.describe``; it has no options)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "target": f"safetensors ({self.layout} layout)",
+            "summary": self.description,
+            "input": "none (weights only)",
+            "options": [],
+            "dropped": self.dropped,
+            "equivalence": "",
+        }
 
 
 def _bert_hf_rules() -> tuple[Rule, ...]:
@@ -173,6 +190,8 @@ PRESETS: dict[str, Preset] = {
         _bert_hf_rules(),
         "torch",
         "original google-research BERT -> Hugging Face BertModel / BertForPreTraining keys",
+        "bert",
+        "optimizer slots (adam_m/adam_v), global_step",
     ),
 }
 
