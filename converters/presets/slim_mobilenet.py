@@ -11,8 +11,8 @@ the checkpoint. v2: the same for the inverted-residual blocks; widths follow
 ``_make_divisible`` on both sides for ``alpha >= 1`` (slim keeps 1280 last
 channels scaled by alpha below 1 where Keras keeps 1280, so only
 ``alpha >= 1`` checkpoints are accepted: 1.0, 1.3 and 1.4, read from the rounded
-widths of the first and last convolutions, 40/1664 for 1.3 and 48/1792 for 1.4). Heads have 1001 classes
-(background first). Input: ``[-1, 1]``.
+widths of the first and last convolutions, 40/1664 for 1.3 and 48/1792 for 1.4).
+Heads have 1001 classes (background first). Input: ``[-1, 1]``.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ directory, fsynced, and only then renamed into place; for shards the index JSON
 goes last, so a loader that starts from the index never sees a partial set
 (``commit``). Anything failing before that removes the temporaries and
 whatever was already renamed, and puts back the files of an earlier export it had
-replaced (kept under temporary names until the new export is whole). Replacing an earlier export (``overwrite``) also
-removes the files of it that the new one does not rewrite, by exact name.
+replaced (kept under temporary names until the new export is whole). Replacing an
+earlier export (``overwrite``) also removes the files of it that the new one does not
+rewrite, by exact name.
 """
 
 from __future__ import annotations
