@@ -112,7 +112,8 @@ def _entries(reader: CheckpointReader) -> dict[str, tuple[int, tuple[int, ...]]]
 def _object_graph(reader: CheckpointReader) -> object | None:
     """The source's object graph, parsed and checked (node references in range):
     ``CorruptCheckpointError`` naming the checkpoint and the key otherwise."""
-    return read_object_graph(reader)
+    graph: object | None = read_object_graph(reader)
+    return graph
 
 
 def _source_files(reader: CheckpointReader) -> list[str]:
