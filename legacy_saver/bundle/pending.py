@@ -4,18 +4,23 @@
 the state file names the previous checkpoint. ``register(directory, waiter)`` records such
 a write; ``wait_for(directory)`` (called by ``state.latest_checkpoint`` and
 ``get_checkpoint_state``) calls every waiter of that directory, which returns when its
-write is committed (a waiter never waits for itself: the writer's own reads go through).
-Only this process's writes are known; another process's readers see the state file as is.
+write is committed. A writer never waits: inside ``writing()`` (a background write's
+thread) reads go through at once, since the writers of one directory already coordinate by
+the state file's lock (a read-merge-write); two async Savers of one directory waiting for
+each other's commit would deadlock. Only this process's writes are known; another process's
+readers see the state file as is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 _LOCK = threading.Lock()
 _WAITERS: dict[str, list[Callable[[], None]]] = {}
+_THREAD = threading.local()  # .writing: this thread commits a background write
 
 
 def _key(directory: str) -> str:
@@ -36,9 +41,19 @@ def unregister(directory: str, waiter: Callable[[], None]) -> None:
             _WAITERS.pop(_key(directory), None)
 
 
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Marks the current thread as a background writer for the duration."""
+    _THREAD.writing = True
+    try:
+        yield
+    finally:
+        _THREAD.writing = False
+
+
 def wait_for(directory: str) -> None:
-    """Return once no write registered for ``directory`` is pending."""
-    if not _WAITERS:  # the common case: no async saver in this process
+    """Return once no write registered for ``directory`` is pending (at once in a writer)."""
+    if not _WAITERS or getattr(_THREAD, "writing", False):  # no async saver, or we are one
         return
     with _LOCK:
         waiters = list(_WAITERS.get(_key(directory), ()))

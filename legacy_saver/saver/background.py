@@ -136,7 +136,8 @@ class BackgroundWriter:
 
     def _run(self, work: Callable[[], None]) -> None:
         try:
-            work()
+            with pending.writing():  # this thread's state-file reads wait for no one
+                work()
         except BaseException as error:  # noqa: BLE001 - kept and re-raised to the caller
             self._error = error
             log.error("legacy_saver: background save failed (raised by the next save(), "
@@ -192,6 +193,7 @@ class AsyncSaves:
         self._saver = saver
         self.snapshot = build_snapshot(built, saver._options.sharded)
         self._writer = BackgroundWriter()
+        self._saving = threading.Lock()
 
     def save(
         self, sess: Any, checkpoint_file: str, save_dir: str, latest_filename: str,
@@ -200,17 +202,20 @@ class AsyncSaves:
     ) -> str:  # fmt: skip
         """Wait for the previous write, snapshot, hand the rest to the thread; the prefix."""
         saver = self._saver
-        self._writer.wait()  # at most one in flight; its error surfaces here
-        sess.run(self.snapshot.copy_op)
-        meta = saver._meta_graph_def(sess, strip_default_attrs) if write_meta_graph else None
-        op = (self.snapshot.save_tensor, self.snapshot.filename)
+        with self._saving:  # save() from two threads: one after the other, as sync saves
+            self._writer.wait()  # at most one in flight; its error surfaces here
+            sess.run(self.snapshot.copy_op)
+            meta = debug = None
+            if write_meta_graph:
+                meta, debug = saver._meta_graph_def(sess, strip_default_attrs, save_debug_info)
+            op = (self.snapshot.save_tensor, self.snapshot.filename)
 
-        def write_and_commit() -> None:
-            path = saver._write_checkpoint(sess, checkpoint_file, save_op=op)
-            saver._publish(path, checkpoint_file, save_dir, meta, latest_filename,
-                           meta_graph_suffix, write_state, save_debug_info)  # fmt: skip
+            def write_and_commit() -> None:
+                path = saver._write_checkpoint(sess, checkpoint_file, save_op=op)
+                saver._publish(path, checkpoint_file, save_dir, meta, latest_filename,
+                               meta_graph_suffix, write_state, debug)  # fmt: skip
 
-        self._writer.start(save_dir, write_and_commit)
+            self._writer.start(save_dir, write_and_commit)
         return checkpoint_file
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -77,8 +77,9 @@ def write_meta_graph_file(
     atomic.write_atomic(filename, data, fsync=fsync)
 
 
-def _write_debug_info(meta_graph_def, filename, graph, export_scope, as_text) -> None:
-    """``<name>.debug`` beside the meta graph, as TensorFlow's exporter writes it."""
+def debug_info(meta_graph_def, graph=None, export_scope=None):
+    """The ``GraphDebugInfo`` of the nodes of ``meta_graph_def`` (their creation stacks in
+    ``graph``, default: the default graph), as TensorFlow's exporter builds it."""
     from tensorflow.python.framework import error_interpolation
 
     graph = graph or tf.compat.v1.get_default_graph()
@@ -86,9 +87,17 @@ def _write_debug_info(meta_graph_def, filename, graph, export_scope, as_text) ->
         ("", graph.get_operation_by_name(_scoped(node.name, export_scope)))
         for node in meta_graph_def.graph_def.node
     ]
-    info = error_interpolation.create_graph_debug_info_def(ops)
-    name, _ = os.path.splitext(filename)
-    write_meta_graph_file(info, name + ".debug", as_text=as_text)
+    return error_interpolation.create_graph_debug_info_def(ops)
+
+
+def debug_info_path(meta_filename: str) -> str:
+    """``<name>.debug`` beside the meta graph ``<name>.<suffix>``, TensorFlow's name."""
+    return os.path.splitext(meta_filename)[0] + ".debug"
+
+
+def _write_debug_info(meta_graph_def, filename, graph, export_scope, as_text) -> None:
+    info = debug_info(meta_graph_def, graph, export_scope)
+    write_meta_graph_file(info, debug_info_path(filename), as_text=as_text)
 
 
 def _scoped(name: str, scope) -> str:

@@ -38,7 +38,13 @@ from .builder import (
     check_write_version,
 )
 from .ledger import Ledger
-from .meta_graph import export_meta_graph, require_graph_mode, write_meta_graph_file
+from .meta_graph import (
+    debug_info,
+    debug_info_path,
+    export_meta_graph,
+    require_graph_mode,
+    write_meta_graph_file,
+)
 from .naming import as_str, prepend_scope, step_tensor, strip_scope, v1_any_count
 from .restoring import GraphRestorer
 from .retention import RetentionOptions
@@ -283,21 +289,25 @@ class Saver:
                 write_meta_graph, write_state, strip_default_attrs, save_debug_info,
             )  # fmt: skip
         path = None if self._is_empty else self._write_checkpoint(sess, checkpoint_file)
-        meta = None  # eager: no graph, no .meta (as stock)
+        meta = debug = None  # eager: no graph, no .meta (as stock)
         if write_meta_graph and not self._eager:
-            meta = self._meta_graph_def(sess, strip_default_attrs)
+            meta, debug = self._meta_graph_def(sess, strip_default_attrs, save_debug_info)
         self._publish(path, checkpoint_file, save_dir, meta, latest_filename,
-                      meta_graph_suffix, write_state, save_debug_info)  # fmt: skip
+                      meta_graph_suffix, write_state, debug)  # fmt: skip
         if path is not None and atomic.is_local(path):
             tf_metrics.wrote(start, path, self._write_version, meta_graph_suffix)
         return path
 
-    def _meta_graph_def(self, sess, strip_default_attrs):
+    def _meta_graph_def(self, sess, strip_default_attrs, save_debug_info=False):
+        """The ``.meta`` to write for a save from ``sess``, and its debug info (or None),
+        both taken from the session's graph now (an async write runs in another thread,
+        whose default graph is not the session's)."""
         with sess.graph.as_default():
-            return self.export_meta_graph(strip_default_attrs=strip_default_attrs)
+            meta = self.export_meta_graph(strip_default_attrs=strip_default_attrs)
+            return meta, debug_info(meta, sess.graph) if save_debug_info else None
 
     def _publish(self, path, checkpoint_file, save_dir, meta_graph_def, latest_filename,
-                 meta_graph_suffix, write_state, save_debug_info) -> None:  # fmt: skip
+                 meta_graph_suffix, write_state, debug=None) -> None:  # fmt: skip
         """After the data and index: the ``.meta``, the digest, the state file, retention.
 
         If one of them fails (a full disk), the checkpoint this save created is removed
@@ -310,8 +320,8 @@ class Saver:
             if meta_graph_def is not None:
                 filename = meta_path(checkpoint_file, meta_graph_suffix)
                 write_meta_graph_file(meta_graph_def, filename, fsync=self._fsync)
-                if save_debug_info:  # rare: let the exporter write both files
-                    self.export_meta_graph(filename, save_debug_info=True)
+                if debug is not None:  # save_debug_info: <name>.debug, as stock's exporter
+                    write_meta_graph_file(debug, debug_info_path(filename), fsync=self._fsync)
             step = "its digest"
             if self._digest and path is not None and atomic.is_local(path):
                 write_digest(path, fsync=self._fsync)  # .meta, .index, data: before the state
