@@ -1,7 +1,8 @@
-"""Adversarial review of convert / presets / bert / safetensors / async saver (review1).
+"""Adversarial review of convert / presets / bert / safetensors (review1).
 
 Every test here fails on main at 92a1803 and names, in its docstring, the defect it
 proves. Most are TensorFlow-free and fast; the TensorFlow ones are marked ``tf``.
+(The review's async-Saver tests live with the Saver's: tests/test_saver_async_review.py.)
 """
 
 from __future__ import annotations
@@ -65,8 +66,16 @@ def test_convert_never_replaces_a_foreign_plan_json(src, tmp_path):
     dst.parent.mkdir()
     mine = dst.parent / "tf2.plan.json"
     mine.write_text("my notes, not a plan record\n")
-    main(["convert", src, str(dst)])
+    assert main(["convert", src, str(dst)]) == 1  # refused, not silently left unrecorded
     assert mine.read_text() == "my notes, not a plan record\n"
+    assert not os.path.exists(str(dst) + ".index")
+    # --overwrite replaces a plan record of ours, never a stranger's file of that name
+    assert main(["convert", src, str(dst), "--overwrite"]) == 1
+    assert mine.read_text() == "my notes, not a plan record\n"
+    mine.unlink()
+    assert main(["convert", src, str(dst)]) == 0
+    assert main(["convert", src, str(dst), "--overwrite"]) == 0
+    assert json.loads(mine.read_text())["schema"] == "legacy-ckpt/plan/1"
 
 
 def test_convert_never_replaces_a_fifo_at_dst_index(src, tmp_path):

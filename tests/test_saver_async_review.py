@@ -106,5 +106,3 @@ def test_async_save_debug_info_exports_the_sessions_graph(tmp_path):
             info.ParseFromString(f.read())
         assert "v" in set(info.traces) | {k.split("@")[0] for k in info.name_to_trace_id}
     assert counts[True] == counts[False] > 0
-
-
