@@ -22,8 +22,8 @@ a ``PatternError`` when the rules load, not an ``IndexError`` when a name matche
 
 from __future__ import annotations
 
-import codecs
 import re
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["MAX_GROUP_DEPTH", "MAX_PATTERN_CHARS", "PatternError", "SafeRegex"]
@@ -68,6 +68,7 @@ class SafeRegex:
             raise PatternError("nests groups too deeply to parse") from None
         self.groups = python.groups
         self.groupindex = dict(python.groupindex)
+        self._templates: dict[str, tuple[str | _Ref, ...]] = {}
         import re2
 
         try:
@@ -91,39 +92,76 @@ class SafeRegex:
     def check_template(self, template: str) -> None:
         """Refuse a replacement ``template`` that ``sub`` could not expand: a group
         reference the pattern lacks, or a bad escape (``PatternError``)."""
-        literal, at = [], 0
+        self._template(template)
+
+    def _template(self, template: str) -> tuple[str | _Ref, ...]:
+        """``template`` as literal text (escapes decoded) and group references, with
+        the syntax of RE2's ``sub`` (``\\1``-``\\99``, ``\\g<N>``, ``\\g<name>``; a
+        three-digit octal escape is text). Cached: a rule expands one template per name."""
+        cached = self._templates.get(template)
+        if cached is not None:
+            return cached
+        pieces: list[str | _Ref] = []
+        raw, at = [], 0
         while (slash := template.find("\\", at)) != -1:
-            literal.append(template[at:slash])
+            raw.append(template[at:slash])
             ref = None if _OCTAL.match(template, slash) else _GROUP_REF.match(template, slash)
             if ref is None:  # an escape such as \n or \\, decoded with the literal text
-                literal.append(template[slash : slash + 2])
+                raw.append(template[slash : slash + 2])
                 at = slash + 2
                 continue
-            self._check_group(ref.group("number") or ref.group("name"), ref.group(0))
+            pieces.append(_decode("".join(raw), template))
+            raw = []
+            pieces.append(self._group(ref.group("number") or ref.group("name"), ref.group(0)))
             at = ref.end()
-        literal.append(template[at:])
-        try:
-            codecs.unicode_escape_decode("".join(literal))
-        except UnicodeDecodeError as exc:
-            raise PatternError(f"replacement {template!r} has a bad escape: {exc.reason}") from None
+        raw.append(template[at:])
+        pieces.append(_decode("".join(raw), template))
+        self._templates[template] = out = tuple(p for p in pieces if p != "")
+        return out
 
-    def _check_group(self, group: str, spelled: str) -> None:
+    def _group(self, group: str, spelled: str) -> _Ref:
         if group.isdigit():
             if int(group) > self.groups:
                 raise PatternError(f"replacement refers to group {spelled}, but the pattern "
                                    f"has {self.groups} group(s)")  # fmt: skip
-        elif group not in self.groupindex:
+            return _Ref(int(group))
+        if group not in self.groupindex:
             known = ", ".join(sorted(self.groupindex)) or "none"
             raise PatternError(f"replacement refers to group {spelled}, which the pattern "
                                f"does not name (named groups: {known})")  # fmt: skip
+        return _Ref(self.groupindex[group])
 
     def sub(self, template: str, text: str, count: int = 0) -> str:
-        """``text`` with matches replaced by ``template`` (``\\1``, ``\\g<name>``);
-        a template ``check_template`` refuses raises ``PatternError`` here too."""
-        try:
-            return str(self._regex.sub(template, text, count=count))
-        except (IndexError, UnicodeDecodeError) as exc:
-            raise PatternError(f"replacement {template!r} cannot be expanded: {exc}") from None
+        """``text`` with matches replaced by ``template`` (``\\1``, ``\\g<name>``); a
+        template ``check_template`` refuses raises ``PatternError``. The expansion is
+        ours: RE2's Python wrapper decodes the template's text as Latin-1, so ``日本``
+        in a replacement came out as mojibake."""
+        pieces = self._template(template)
+        out, at = [], 0
+        for n, m in enumerate(self._regex.finditer(text)):
+            if count and n >= count:
+                break
+            out.append(text[at : m.start()])
+            out.extend(p if isinstance(p, str) else (m.group(p.index) or "") for p in pieces)
+            at = m.end()
+        out.append(text[at:])
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A group reference in a replacement template."""
+
+    index: int
+
+
+def _decode(raw: str, template: str) -> str:
+    """Template text with its escapes decoded (``\\n``, ``\\\\``, ``\\x41``), other
+    characters kept as they are (any Unicode)."""
+    try:
+        return raw.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as exc:
+        raise PatternError(f"replacement {template!r} has a bad escape: {exc.reason}") from None
 
 
 def group_depth(pattern: str) -> int:
