@@ -88,6 +88,7 @@ def _convert_preset(args: argparse.Namespace) -> Result:
     from .presets import convert
     from .safetensors.layout import PRESETS as SAFETENSORS_PRESETS
 
+    options = _options(args.option)  # a malformed KEY=VALUE is the first thing to say
     if args.option and not args.preset:
         raise UsageError("--option applies to a --preset (--preset NAME, or --preset auto)")
     if args.preset in SAFETENSORS_PRESETS:
@@ -99,7 +100,7 @@ def _convert_preset(args: argparse.Namespace) -> Result:
     report = convert(
         args.src, args.dst, preset=args.preset, format=args.format, rules=args.rules,
         target=_load_target(args.target) if args.target else None,
-        options=_options(args.option), ema=args.ema, partial=args.partial,
+        options=options, ema=args.ema, partial=args.partial,
         dry_run=args.dry_run, overwrite=args.overwrite,
     )  # fmt: skip
     payload = {"schema": "legacy-ckpt/convert/1", "to": report.kind.removeprefix("tf1_to_"),
