@@ -13,6 +13,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CheckpointExistsError",
     "CorruptCheckpointError",
+    "CorruptMetaGraphError",
     "TensorNotFoundError",
     "UnsupportedFeatureError",
     "StateFileError",
@@ -37,6 +38,12 @@ class CheckpointExistsError(CheckpointError, FileExistsError):
 class CorruptCheckpointError(CheckpointError):
     """A file exists but its bytes are not a valid checkpoint (bad magic,
     checksum mismatch, truncation, impossible sizes or shapes)."""
+
+
+class CorruptMetaGraphError(CorruptCheckpointError, OSError):
+    """A meta graph file (``.meta``, ``saved_model.pb``) parses as neither a binary nor a
+    text proto. Also an ``OSError`` (``IOError``), which stock ``import_meta_graph``
+    raises for it ("Cannot parse file")."""
 
 
 class TensorNotFoundError(CheckpointError, KeyError):

@@ -71,6 +71,29 @@ def test_exclude_really_excludes_scoped_names(tf, graph, tmp_path):
     assert [r[0] for r in report.restored] == ["vgg_16/fc8/weights"]
 
 
+def test_pathological_include_exclude_patterns_cannot_hang_the_restore(tf, graph, tmp_path):
+    """Python's ``re`` backtracks exponentially on ``(a+)+$`` against a long near-match
+    (minutes at 40 characters); RE2 answers in linear time, and what it cannot do is a
+    ``PatternError`` naming the pattern, before anything is read or assigned."""
+    import time
+
+    from legacy_saver.safe_regex import PatternError
+
+    name = "a" * 3000 + "b"  # a near-match of both patterns below
+    prefix = _checkpoint(tf, str(tmp_path), {name: np.float32(1)})
+    g, sess = graph
+    tf.compat.v1.get_variable(name, initializer=np.float32(0))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    started = time.monotonic()
+    report = restore_variables(sess, prefix, exclude=["(a+)+$", "(a|aa)+$"])
+    assert time.monotonic() - started < 30  # the old re.search: effectively never returns
+    assert report.restored == ((name, name),)
+    for bad in ("(?!vgg)fc8", r"(a)\1", "[unclosed"):
+        with pytest.raises(PatternError, match=r"exclude pattern .* (linear time|not a valid)"):
+            restore_variables(sess, prefix, exclude=[bad])
+    assert _read(sess, name) == 1.0
+
+
 @pytest.mark.parametrize(
     "mapping, ckpt_names",
     [

@@ -34,10 +34,13 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 
+from .fileio import open_regular
 from .naming import (
     DIGEST_SUFFIX,
     INDEX_SUFFIX,
+    index_path,
     is_temp,
+    is_url,
     meta_path,
     parse_data_name,
     parse_v1_shard,
@@ -199,3 +202,29 @@ def _is_file(path: str) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except (OSError, ValueError):
         return False
+
+
+def refuse_special_files(save_path: str) -> None:
+    """TensorFlow's restore ops open the checkpoint's files with a blocking ``open``: a FIFO
+    under a data shard's (or the V1 file's) name would hang them forever (#13.6). Each file
+    of the prefix is opened first without blocking (``open_regular``).
+
+    Raises:
+        CorruptCheckpointError: one is a FIFO, device, socket or directory (named); a
+            directory named like the prefix itself is left to the not-found error.
+    """
+    if is_url(save_path):
+        return
+    directory, base = os.path.split(save_path)
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return
+    v2 = os.path.lexists(index_path(save_path))
+    for name in names:
+        parsed = parse_data_name(name) if v2 else parse_v1_shard(name)
+        path = os.path.join(directory, name)
+        if parsed is not None and parsed[0] == base:
+            open_regular(path).close()
+        elif not v2 and name == base and not os.path.isdir(path):  # a directory: not found
+            open_regular(path).close()

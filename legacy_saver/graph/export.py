@@ -127,7 +127,8 @@ def _variable_values(model: Any, nodes: Sequence[Any]) -> dict[str, Any]:
 def _make_class() -> type:
     import tensorflow as tf
 
-    class _LegacyFunction(tf.Module):
+    # tf.Module is untyped (Any to mypy): subclassing it is the point of this class.
+    class _LegacyFunction(tf.Module):  # type: ignore[misc]
         """A pruned TF1 graph as a TF2 callable, owning copies of its variables.
 
         Attributes:
@@ -200,7 +201,7 @@ def export_saved_model(
     module = to_function(model, inputs, outputs)
     keys = [_key(n) for n in module.output_names]
 
-    @tf.function(input_signature=module.input_specs)
+    @tf.function(input_signature=module.input_specs)  # type: ignore[untyped-decorator]  # TF
     def serve(*args: Any) -> dict[str, Any]:
         return dict(zip(keys, module(*args), strict=True))
 

@@ -16,7 +16,7 @@ import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legacy_saver.errors import TensorNotFoundError
 from legacy_saver.metagraph.walk import FunctionTable
@@ -25,6 +25,10 @@ from .guard import Guard, LiveGraph
 from .portable import DeviceMap, import_portably
 from .safe import LoadOptions, restore_and_initialize
 from .sources import GraphSource, resolve_source
+
+if TYPE_CHECKING:  # the Saver imports TensorFlow: only the type checker reads it here
+    from legacy_saver.saver import Saver
+    from legacy_saver.saver.tf_types import Graph, Session
 
 __all__ = ["LegacyModel", "Signature"]
 
@@ -49,9 +53,9 @@ class LegacyModel:
     def __init__(
         self,
         source: GraphSource,
-        graph: Any,
-        session: Any,
-        saver: Any,
+        graph: Graph,
+        session: Session,
+        saver: Saver | None,
         *,
         guard: Guard,
         scope: str | None = None,

@@ -14,9 +14,12 @@ modified.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legacy_saver.metagraph.prepare import DeviceMap, PrepareOptions, prepare
+
+if TYPE_CHECKING:  # the Saver imports TensorFlow: only the type checker reads it here
+    from legacy_saver.saver import Saver
 
 __all__ = ["DeviceMap", "free_import_scope", "import_portably"]
 
@@ -50,7 +53,7 @@ def import_portably(
     device_map: DeviceMap | None = None,
     import_scope: str | None = None,
     input_map: Mapping[str, Any] | None = None,
-) -> tuple[Any, str | None]:
+) -> tuple[Saver | None, str | None]:
     """Check, fix and import ``meta`` into ``graph`` (what runs afterwards is the caller's
     business: ``LegacyModel`` decides what is safe to run).
 

@@ -21,7 +21,6 @@ no op to the graph.
 from __future__ import annotations
 
 import os
-import re
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from legacy_saver.bundle import load_checkpoint
+from legacy_saver.bundle.files import refuse_special_files
+from legacy_saver.safe_regex import PatternError, SafeRegex
 
 __all__ = ["RestoreReport", "restore_variables", "FEED_BATCH_BYTES"]
 
@@ -81,23 +82,27 @@ def restore_variables(
             ``'old/w': variable`` and ``'/': 'new/'`` (the whole checkpoint under ``new/``).
             With a map, only the variables it names are restored.
         include: regexes; when given, only variables whose name matches one are restored.
-        exclude: regexes; variables whose name matches one are not restored.
+        exclude: regexes; variables whose name matches one are not restored. Both are
+            matched by RE2, in linear time (no lookarounds or backreferences).
         var_list: the candidate variables (default: the graph's global variables).
 
     Returns:
         A ``RestoreReport``.
 
     Raises:
+        PatternError: an ``include``/``exclude`` pattern is invalid or needs backtracking.
         RestoreMismatchError: shape or dtype mismatches, or names the assignment map asks for
             that the checkpoint or the graph lack; nothing is assigned.
     """
     if var_list is None:
         var_list = session.graph.get_collection("variables")
+    wanted, unwanted = _patterns(include, "include"), _patterns(exclude, "exclude")
     with load_checkpoint(checkpoint) as reader:
-        keys, skipped, skipped_keys, problems = _plan(var_list, assignment_map, include, exclude)
+        keys, skipped, skipped_keys, problems = _plan(var_list, assignment_map, wanted, unwanted)
         missing = _check(reader, keys, problems)
         todo = [(v, key) for n, (v, key, _) in keys.items() if n not in missing]
         if reader.format_version == 2 and not session.graph.finalized:
+            refuse_special_files(reader.prefix)  # TF's RestoreV2 would block on a FIFO
             _restore_op(session, reader.prefix, todo)
         else:
             _assign(session, reader, todo)
@@ -115,24 +120,46 @@ def restore_variables(
 def _name(var: Any) -> str:
     """The variable's name as a checkpoint key (a partition's full variable name)."""
     info = getattr(var, "_save_slice_info", None)
-    return info.full_name if info is not None else var.op.name
+    name: str = info.full_name if info is not None else var.op.name
+    return name
 
 
 def _label(var: Any) -> str:
-    return var.op.name
+    name: str = var.op.name
+    return name
 
 
-def _selected(name: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
-    if include is not None and not any(re.search(p, name) for p in include):
+def _patterns(patterns: Sequence[str] | None, what: str) -> list[SafeRegex] | None:
+    """``patterns`` compiled for RE2 (linear time: a pattern such as ``(a+)+$`` cannot hang
+    the restore); a bad one is a ``PatternError`` naming it."""
+    if patterns is None:
+        return None
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(SafeRegex(pattern))
+        except PatternError as exc:
+            raise PatternError(
+                f"restore_variables: {what} pattern {pattern[:200]!r} {exc}"
+            ) from None
+    return compiled
+
+
+def _selected(
+    name: str, include: Sequence[SafeRegex] | None, exclude: Sequence[SafeRegex] | None
+) -> bool:
+    if include is not None and not any(p.search(name) for p in include):
         return False
-    return not (exclude and any(re.search(p, name) for p in exclude))
+    return not (exclude and any(p.search(name) for p in exclude))
 
 
 def _plan(
     var_list: Iterable[Any],
     assignment_map: Mapping[str, Any] | None,
-    include: Sequence[str] | None,
-    exclude: Sequence[str] | None,
+    include: Sequence[SafeRegex] | None,
+    exclude: Sequence[SafeRegex] | None,
 ) -> tuple[dict[str, tuple[Any, str, bool]], list[str], set[str], list[str]]:
     """``{variable label: (variable, checkpoint key, named explicitly)}``, the skipped
     variables, the checkpoint keys they would have read, and problems."""
@@ -202,7 +229,10 @@ def _check(
         for label, (var, key, _) in keys.items()
     ]
     absent = check_before_restore(
-        reader, specs, optional=lambda s: not keys[s.label][2], extra=problems
+        reader,
+        specs,
+        optional=lambda s: s.label is not None and not keys[s.label][2],
+        extra=problems,
     )
     return [s.label for s in absent if s.label is not None]
 
@@ -216,7 +246,7 @@ def _full_shape(var: Any) -> tuple[int, ...] | None:
 
 
 def _value(reader: Any, var: Any, key: str) -> np.ndarray:
-    value = reader.get_tensor(key)
+    value: np.ndarray = reader.get_tensor(key)
     info = getattr(var, "_save_slice_info", None)
     if info is not None:
         extents = zip(info.var_offset, info.var_shape, strict=True)

@@ -1,4 +1,4 @@
-"""What ``LegacyModel.load`` runs from the file, in safe mode and with ``allow_unsafe``.
+"""What ``LoadedModel.load`` runs from the file, in safe mode and with ``allow_unsafe``.
 
 Safe mode (the default) runs nothing from the file that is not ours or allowed
 (``legacy_saver.metagraph.loading`` decides, on the imported graph):
@@ -21,17 +21,34 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-from legacy_saver.errors import UnsafeGraphError
+from legacy_saver.errors import CorruptCheckpointError, UnsafeGraphError
 from legacy_saver.metagraph.assets import resolve_assets
 from legacy_saver.metagraph.loading import FILE_RESTORE, find_init_ops, init_step, restore_step
 from legacy_saver.metagraph.saverdef import check_save
 
 from .guard import Guard, refusal
 from .restore import restore_variables
+from .sources import GraphSource
+
+if TYPE_CHECKING:  # the Saver imports TensorFlow: only the type checker reads it here
+    from legacy_saver.saver import Saver
+    from legacy_saver.saver.tf_types import Graph, Session
 
 __all__ = ["LoadOptions", "restore_and_initialize"]
+
+
+class LoadedModel(Protocol):
+    """What this module reads and sets on a ``LegacyModel`` (``model.py`` imports us)."""
+
+    source: GraphSource
+    graph: Graph
+    session: Session
+    saver: Saver | None
+    checkpoint: str | None
+    guard: Guard
+    scope: str | None
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,7 @@ class LoadOptions:
     skip_unsafe_init: bool = False
 
 
-def restore_and_initialize(model: Any, options: LoadOptions) -> None:
+def restore_and_initialize(model: LoadedModel, options: LoadOptions) -> None:
     """Choose the saver, restore ``model.checkpoint`` and run a SavedModel's init op."""
     guard: Guard = model.guard
     own = False
@@ -59,19 +76,20 @@ def restore_and_initialize(model: Any, options: LoadOptions) -> None:
         with model.graph.as_default():
             if model.saver is not None:
                 if own:
-                    _check_own_restore(model, guard)
+                    _check_own_restore(model, model.saver, guard)
                 model.saver.restore(model.session, model.checkpoint)
             else:
                 restore_variables(model.session, model.checkpoint)
-    if model.source.saved_model_dir is not None and model.checkpoint is not None:
-        _run_init(model, guard, options)
+    saved_model_dir = model.source.saved_model_dir
+    if saved_model_dir is not None and model.checkpoint is not None:
+        _run_init(model, saved_model_dir, guard, options)
 
 
-def _scoped(model: Any, name: str) -> str:
+def _scoped(model: LoadedModel, name: str) -> str:
     return f"{model.scope}/{name}" if model.scope else name
 
 
-def _safe_saver(model: Any, guard: Guard) -> tuple[Any, bool]:
+def _safe_saver(model: LoadedModel, guard: Guard) -> tuple[Saver | None, bool]:
     """The file's Saver when canonical on both sides, else ours (None: no variables), and
     whether it is ours."""
     live = guard.live
@@ -104,7 +122,7 @@ def _safe_saver(model: Any, guard: Guard) -> tuple[Any, bool]:
     return own, True
 
 
-def _own_saver(model: Any) -> Any:
+def _own_saver(model: LoadedModel) -> Saver | None:
     from legacy_saver.saver import Saver
     from legacy_saver.saver.builder import all_saveables
 
@@ -114,22 +132,24 @@ def _own_saver(model: Any) -> Any:
         return Saver(name="legacy_saver_restore")
 
 
-def _check_own_restore(model: Any, guard: Guard) -> None:
+def _check_own_restore(model: LoadedModel, saver: Saver, guard: Guard) -> None:
     """Our restore op assigns the file's variable nodes: what they depend on must be safe."""
-    saver_def = model.saver.saver_def
+    saver_def = saver.saver_def
+    if saver_def is None:  # an empty Saver restores nothing
+        return
     found = guard.findings([saver_def.restore_op_name], [saver_def.filename_tensor_name])
     if found and guard.enabled:
         raise UnsafeGraphError(refusal(model.source.meta_path, "restoring the variables", found))
 
 
-def _run_init(model: Any, guard: Guard, options: LoadOptions) -> None:
+def _run_init(model: LoadedModel, saved_model_dir: str, guard: Guard, options: LoadOptions) -> None:
     """The SavedModel's init op, with every asset fed its path inside ``assets/``."""
     found_init = find_init_ops(model.source.meta)
     if found_init is None:
         return
     key, names = found_init
     roots = [_scoped(model, n) for n in names]
-    assets = resolve_assets(model.source.meta, model.source.saved_model_dir)
+    assets = resolve_assets(model.source.meta, saved_model_dir)
     feeds = {_scoped(model, a.tensor): a.path for a in assets}
     if not options.allow_unsafe:
         step = init_step(guard.live, guard.live.functions, key, roots, list(feeds))
@@ -147,5 +167,10 @@ def _run_init(model: Any, guard: Guard, options: LoadOptions) -> None:
                 stacklevel=4,
             )
             return
-    feed_dict = {model.graph.get_tensor_by_name(name): path for name, path in feeds.items()}
+    try:
+        feed_dict = {model.graph.get_tensor_by_name(name): path for name, path in feeds.items()}
+    except (KeyError, ValueError) as e:
+        raise CorruptCheckpointError(
+            f"{model.source.meta_path}: an asset names a tensor the graph lacks ({e})"
+        ) from None
     model.session.run(roots, feed_dict=feed_dict)

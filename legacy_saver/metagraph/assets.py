@@ -12,16 +12,21 @@ table initializer reads the model's copy, not the exporter's).
 when only there, ``assets.extra/``) and refuses, with ``UnsafeGraphError``, a name that is
 absolute, has a ``..`` part, or resolves (through symlinks) outside those directories: the
 path is fed to an op that reads it, so a name like ``../../../../etc/passwd`` must never
-reach it. Nothing is read here: only names and ``realpath`` are looked at.
+reach it. An asset that is not a regular file (a FIFO, a device, a directory) is refused too:
+the op reading it would hang or fail. Nothing is read here: only names, ``realpath`` and
+``stat`` are looked at.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from typing import Any
 
 from legacy_saver.errors import UnsafeGraphError
+
+from .walk import tensor_name
 
 __all__ = ["ASSETS_DIR", "ASSETS_EXTRA_DIR", "Asset", "collect_assets", "resolve_assets"]
 
@@ -56,9 +61,8 @@ def collect_assets(meta: Any) -> list[Asset]:
 
     found: dict[str, Asset] = {}
     for asset_def in meta.asset_file_def:
-        found.setdefault(
-            asset_def.tensor_info.name, Asset(asset_def.tensor_info.name, asset_def.filename)
-        )
+        name = tensor_name(asset_def.tensor_info.name)  # "op" is "op:0", as TF reads it
+        found.setdefault(name, Asset(name, asset_def.filename))
     collection = meta.collection_def.get(ASSETS_COLLECTION)
     if collection is not None:
         for packed in collection.any_list.value:
@@ -68,7 +72,7 @@ def collect_assets(meta: Any) -> list[Asset]:
                     f"the {ASSETS_COLLECTION} collection holds a {packed.type_url!r}, "
                     "not an AssetFileDef"
                 )
-            name = asset_def.tensor_info.name
+            name = tensor_name(asset_def.tensor_info.name)
             found.setdefault(name, Asset(name, asset_def.filename))
     return list(found.values())
 
@@ -97,6 +101,16 @@ def _resolve(asset: Asset, saved_model_dir: str) -> Asset:
     real = os.path.realpath(path)
     if os.path.commonpath([base, real]) != base or real == base:
         raise UnsafeGraphError(_escapes(asset, saved_model_dir))
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        mode = None  # missing: the reader reports it, as TensorFlow's loader does
+    if mode is not None and not stat.S_ISREG(mode):
+        raise UnsafeGraphError(
+            f"SavedModel {saved_model_dir}: asset {asset.filename!r} (fed to {asset.tensor}) "
+            f"is {path}, which is not a regular file (a FIFO, device or directory would hang "
+            "or fail the op reading it); refusing it"
+        )
     return Asset(asset.tensor, asset.filename, path)
 
 

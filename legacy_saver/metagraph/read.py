@@ -15,7 +15,12 @@ import os
 import stat
 from typing import Any
 
-from legacy_saver.errors import CheckpointError, CheckpointNotFoundError, CorruptCheckpointError
+from legacy_saver.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    CorruptMetaGraphError,
+)
 
 __all__ = [
     "MAX_META_GRAPH_BYTES",
@@ -110,8 +115,9 @@ def parse_meta_graph(data: bytes, source: str, *, allow_text: bool = True) -> An
             return meta
     else:
         text_error = "text format not accepted here"
-    raise CorruptCheckpointError(
-        f"{source} is not a MetaGraphDef: as binary: {binary_error}; as text: {text_error}"
+    raise CorruptMetaGraphError(
+        f"{source} is not a MetaGraphDef (Cannot parse file): as binary: {binary_error}; "
+        f"as text: {text_error}"
     )
 
 
@@ -164,7 +170,7 @@ def read_saved_model(
         except Exception as e:  # protobuf's DecodeError
             error = str(e) or type(e).__name__
     if error is not None:
-        raise CorruptCheckpointError(f"{path} is not a SavedModel: {error}")
+        raise CorruptMetaGraphError(f"{path} is not a SavedModel (Cannot parse file): {error}")
     return _pick_meta_graph(list(model.meta_graphs), tags, path)
 
 

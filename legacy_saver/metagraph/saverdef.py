@@ -186,6 +186,9 @@ def _check_call(
     called: set[str],
 ) -> list[str]:
     """A TF2 SavedModel's traced save/restore: one call of a function of machinery only."""
+    if len(set(call.functions)) > 1:  # TF runs ``f``; a second name could be a decoy
+        return [f"{call.name} ({call.op}) names {len(set(call.functions))} functions; a "
+                "canonical call names one"]  # fmt: skip
     (name,) = call.functions[:1] or ("",)
     function = functions.functions.get(name)
     if function is None:

@@ -335,7 +335,7 @@ def raise_if_unsafe(meta: Any, source: str = "<MetaGraphDef>", report: Any = Non
 
 
 def _first(items: Iterable[Finding], count: int) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     for item in items:
         if len(out) == count:
             break

@@ -103,19 +103,43 @@ def _producer(tensor: str) -> str:
 
 
 def referenced_functions(attrs: Mapping[str, Any]) -> tuple[str, ...]:
-    """Function names in the ``func``/``list(func)`` values of a NodeDef's attributes."""
+    """Function names in the ``func``/``list(func)`` values of a NodeDef's attributes, and in
+    the attributes those values bind (``f = Outer[g=Evil]``: ``Outer``'s body may call ``Evil``
+    through a ``$g`` placeholder), at any depth, iteratively."""
     names: list[str] = []
-    for value in attrs.values():
-        if value.HasField("func") and value.func.name:
-            names.append(value.func.name)
+    pending = list(attrs.values())
+    while pending:
+        value = pending.pop()
+        bound = []
+        if value.HasField("func"):
+            bound.append(value.func)
         elif value.HasField("list"):
-            names.extend(f.name for f in value.list.func if f.name)
-    return tuple(names)
+            bound.extend(value.list.func)
+        for func in bound:
+            if func.name:
+                names.append(func.name)
+            pending.extend(func.attr.values())
+    return tuple(dict.fromkeys(names))
+
+
+PLACEHOLDER_MARK = "$"  # a string attribute bound by the caller: its value is unknown here
+
+
+def string_attributes(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """A NodeDef's string attributes; one that is a function attribute's placeholder (bound
+    at the call site, unknown here) reads ``$NAME``, which no condition allows."""
+    out = {}
+    for key, value in attrs.items():
+        if value.s:
+            out[key] = value.s.decode("utf-8", "replace")
+        elif value.WhichOneof("value") == "placeholder":
+            out[key] = PLACEHOLDER_MARK + value.placeholder
+    return out
 
 
 def node_from_def(node_def: Any, inputs: Iterable[str] | None = None) -> Node:
     """A ``Node`` from a ``NodeDef`` (graph syntax inputs unless ``inputs`` is given)."""
-    strings = {k: v.s.decode("utf-8", "replace") for k, v in node_def.attr.items() if v.s}
+    strings = string_attributes(node_def.attr)
     given = inputs if inputs is not None else (tensor_name(i) for i in node_def.input)
     return Node(
         node_def.name,
@@ -227,6 +251,10 @@ class FunctionTable:
                 if reason is not None:
                     own.append(Finding(node.name, node.op, where, reason))
             callees.extend((callee, node.name) for callee in called)
+        # A ``func`` attribute's default binds a ``$placeholder`` in the body when the caller
+        # leaves it unset: the body may call it.
+        defaults = {a.name: a.default_value for a in function.signature.attr}
+        callees.extend((callee, "(attribute default)") for callee in referenced_functions(defaults))
         return own, callees
 
     def _propagate(self) -> dict[str, tuple[Finding, ...]]:

@@ -7,8 +7,9 @@ Modules: ``saver`` (the class), ``builder`` (save/restore subgraph and SaverDef)
 ``specs`` (what a restore op reads), ``checks`` (the pre-restore comparison),
 ``retention`` (the pure keep/delete policy), ``ledger`` (state file and deletions),
 ``atomic`` (temporary prefixes, renames, fsync), ``importing`` (import_meta_graph),
-``meta_graph`` (export_meta_graph, the graph-mode guard), ``background`` (async saves)
-and ``hooks`` (``AsyncCheckpointSaverHook``).
+``meta_graph`` (export_meta_graph, the graph-mode guard), ``background`` (async saves),
+``hooks`` (``AsyncCheckpointSaverHook``) and ``tf_types`` (the TensorFlow objects it touches,
+as Protocols for the type checker).
 """
 
 from .hooks import AsyncCheckpointSaverHook

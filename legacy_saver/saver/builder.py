@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import collections
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import tensorflow as tf
 from tensorflow.python.framework import device as pydev
@@ -35,6 +37,16 @@ from tensorflow.python.training.saving import saveable_object_util
 
 from ..errors import UnsupportedFeatureError
 from .specs import RestoreSpec, full_shape
+from .tf_types import (
+    Operation,
+    Saveable,
+    SaveInputs,
+    SaverDef,
+    SaveThunk,
+    Tensor,
+    Variable,
+    VarList,
+)
 
 SAVER_DEF_V1 = 1  # saver.proto: SaverDef.CheckpointFormatVersion.V1 (one table per shard)
 SAVER_DEF_V2 = 2  # saver.proto: SaverDef.CheckpointFormatVersion.V2
@@ -64,7 +76,7 @@ class SaveGroup:
     device: str
     names: tuple[str, ...]
     slices: tuple[str, ...]
-    tensors: tuple
+    tensors: tuple[Tensor, ...]
 
 
 @dataclass(frozen=True)
@@ -72,24 +84,26 @@ class BuiltSaver:
     """What ``build_saver`` made: the ``SaverDef``, what its restore op reads, and what its
     save op writes (the async snapshot, ``background.py``, mirrors those groups)."""
 
-    saver_def: tf.compat.v1.train.SaverDef
+    saver_def: SaverDef
     specs: tuple[RestoreSpec, ...]
     groups: tuple[SaveGroup, ...] = ()
 
 
-def all_saveables():
+def all_saveables() -> list[Variable]:
     """``var_list=None``: every global variable and saveable object, as TF's Saver."""
-    return tf_variables._all_saveable_objects()  # noqa: SLF001 - documented dependency
+    found: list[Variable] = tf_variables._all_saveable_objects()  # noqa: SLF001 - documented
+    return found
 
 
-def to_saveables(var_list) -> list:
+def to_saveables(var_list: VarList) -> list[Saveable]:
     """SaveableObjects for a list (keys are op names) or dict (keys as given)."""
     if not isinstance(var_list, dict):
         var_list = saveable_object_util.op_list_to_dict(var_list)
-    return saveable_object_util.validate_and_slice_inputs(var_list)
+    saveables: list[Saveable] = saveable_object_util.validate_and_slice_inputs(var_list)
+    return saveables
 
 
-def build_saver(var_list, options: BuildOptions) -> BuiltSaver:
+def build_saver(var_list: VarList, options: BuildOptions) -> BuiltSaver:
     """Adds the save/restore subgraph for ``var_list`` to the default graph."""
     saveables = to_saveables(var_list)
     max_to_keep = options.max_to_keep or 0
@@ -123,8 +137,10 @@ def build_saver(var_list, options: BuildOptions) -> BuiltSaver:
     return BuiltSaver(saver_def, tuple(specs), tuple(groups))
 
 
-def _save_inputs(saveables) -> tuple[list[str], list[str], list]:
-    names, slices, tensors = [], [], []
+def _save_inputs(saveables: Sequence[Saveable]) -> SaveInputs:
+    names: list[str] = []
+    slices: list[str] = []
+    tensors: list[Tensor] = []
     for saveable in saveables:
         for spec in saveable.specs:
             names.append(spec.name)
@@ -133,12 +149,12 @@ def _save_inputs(saveables) -> tuple[list[str], list[str], list]:
     return names, slices, tensors
 
 
-def _inputs_of(saveables):
+def _inputs_of(saveables: Sequence[Saveable]) -> SaveThunk:
     """A thunk giving ``_save_inputs(saveables)``, called inside the shard's device scope."""
     return lambda: _save_inputs(saveables)
 
 
-def add_save_ops(filename, group: SaveGroup, version: int = SAVER_DEF_V2):
+def add_save_ops(filename: Tensor, group: SaveGroup, version: int = SAVER_DEF_V2) -> Tensor:
     """``SaveV2(filename, group)`` (V1: ``SaveSlices``, one table named ``filename``, as
     stock's V1 Saver) then ``Identity(filename)``: the save tensor."""
     if version == SAVER_DEF_V1:
@@ -161,7 +177,9 @@ def add_save_ops(filename, group: SaveGroup, version: int = SAVER_DEF_V2):
         return tf.identity(filename, name="control_dependency")
 
 
-def add_sharded_save_ops(prefix, inputs, version: int = SAVER_DEF_V2):
+def add_sharded_save_ops(
+    prefix: Tensor, inputs: Sequence[tuple[str, SaveThunk]], version: int = SAVER_DEF_V2
+) -> tuple[Tensor, tuple[SaveGroup, ...]]:
     """One SaveV2 per device into temporary parts, merged into ``prefix`` (V1: one
     ``SaveSlices`` table per device, ``prefix-00000-of-00002``, and the save tensor is
     the pattern ``prefix-?????-of-00002``, as stock's V1 Saver).
@@ -179,7 +197,10 @@ def add_sharded_save_ops(prefix, inputs, version: int = SAVER_DEF_V2):
         )
         tmp_prefix = tf.strings.join([prefix, suffix])
     num_shards = tf.constant(len(inputs), name="num_shards")
-    saves, parts, groups, last_device = [], [], [], None
+    saves: list[Tensor] = []
+    parts: list[Tensor] = []
+    groups: list[SaveGroup] = []
+    last_device: str | None = None
     for shard, (device, thunk) in enumerate(inputs):
         last_device = device
         with tf.device(saveable_object_util.set_cpu0(device)):
@@ -199,9 +220,12 @@ def add_sharded_save_ops(prefix, inputs, version: int = SAVER_DEF_V2):
                 return tf.identity(prefix), tuple(groups)
 
 
-def _add_sharded_v1_save_ops(prefix, inputs):
+def _add_sharded_v1_save_ops(
+    prefix: Tensor, inputs: Sequence[tuple[str, SaveThunk]]
+) -> tuple[Tensor, tuple[SaveGroup, ...]]:
     num_shards = tf.constant(len(inputs), name="num_shards")
-    saves, groups = [], []
+    saves: list[Tensor] = []
+    groups: list[SaveGroup] = []
     for shard, (device, thunk) in enumerate(inputs):
         with tf.device(saveable_object_util.set_cpu0(device)):
             part = tf.raw_ops.ShardedFilename(basename=prefix, shard=shard, num_shards=num_shards)
@@ -213,9 +237,9 @@ def _add_sharded_v1_save_ops(prefix, inputs):
     return spec, tuple(groups)
 
 
-def group_by_device(saveables) -> list[tuple[str, list]]:
+def group_by_device(saveables: Sequence[Saveable]) -> list[tuple[str, list[Saveable]]]:
     """Saveables grouped by their (single) canonical device, sorted by device."""
-    per_device = collections.defaultdict(list)
+    per_device: collections.defaultdict[str, list[Saveable]] = collections.defaultdict(list)
     for saveable in saveables:
         devices = {pydev.canonical_name(spec.device) for spec in saveable.specs}
         if len(devices) != 1:
@@ -226,8 +250,15 @@ def group_by_device(saveables) -> list[tuple[str, list]]:
     return sorted(per_device.items(), key=lambda item: item[0])
 
 
-def _add_sharded_restore_ops(filename, per_device, tensors, options: BuildOptions):
-    restores, specs, start = [], [], 0
+def _add_sharded_restore_ops(
+    filename: Tensor,
+    per_device: Sequence[tuple[str, list[Saveable]]],
+    tensors: Sequence[Tensor],
+    options: BuildOptions,
+) -> tuple[Operation, list[RestoreSpec]]:
+    restores: list[Operation] = []
+    specs: list[RestoreSpec] = []
+    start = 0
     for device, saveables in per_device:
         count = sum(len(s.specs) for s in saveables)
         with tf.device(device):
@@ -240,9 +271,18 @@ def _add_sharded_restore_ops(filename, per_device, tensors, options: BuildOption
     return tf.group(*restores, name="restore_all"), specs
 
 
-def _add_restore_ops(filename, saveables, tensors, options: BuildOptions, name="restore_all"):
+def _add_restore_ops(
+    filename: Tensor,
+    saveables: Sequence[Saveable],
+    tensors: Sequence[Tensor],
+    options: BuildOptions,
+    name: str = "restore_all",
+) -> tuple[Operation, list[RestoreSpec]]:
     """RestoreV2 (one, or one per saveable chained if ``restore_sequentially``) + assigns."""
-    assigns, specs, start, previous = [], [], 0, []
+    assigns: list[Operation] = []
+    specs: list[RestoreSpec] = []
+    previous: list[Operation] = []
+    start = 0
     groups = [[s] for s in saveables] if options.restore_sequentially else [saveables]
     for group in groups:
         count = sum(len(s.specs) for s in group)
@@ -256,8 +296,10 @@ def _add_restore_ops(filename, saveables, tensors, options: BuildOptions, name="
     return tf.group(*assigns, name=name), specs
 
 
-def _restore_v2(filename, saveables):
-    names, slices, dtypes = [], [], []
+def _restore_v2(filename: Tensor, saveables: Sequence[Saveable]) -> tuple[list[Tensor], str]:
+    names: list[str] = []
+    slices: list[str] = []
+    dtypes: list[Any] = []  # tf.DType
     for saveable in saveables:
         for spec in saveable.specs:
             names.append(spec.name)
@@ -274,8 +316,10 @@ def _restore_v2(filename, saveables):
     return restored, restored[0].op.inputs[1].name
 
 
-def _restore_specs(saveables, tensors, names_tensor: str) -> list[RestoreSpec]:
-    specs = []
+def _restore_specs(
+    saveables: Sequence[Saveable], tensors: Sequence[Tensor], names_tensor: str
+) -> list[RestoreSpec]:
+    specs: list[RestoreSpec] = []
     for saveable in saveables:
         for spec in saveable.specs:
             index = len(specs)
@@ -294,17 +338,23 @@ def _restore_specs(saveables, tensors, names_tensor: str) -> list[RestoreSpec]:
     return specs
 
 
-def _known(shape) -> tuple[int | None, ...] | None:
+def _known(shape: Any) -> tuple[int | None, ...] | None:
     if shape.rank is None:
         return None
     return tuple(shape.as_list())
 
 
-def _assign(saveables, restored, tensors, options: BuildOptions) -> list:
-    assigns, index = [], 0
+def _assign(
+    saveables: Sequence[Saveable],
+    restored: Sequence[Tensor],
+    tensors: Sequence[Tensor],
+    options: BuildOptions,
+) -> list[Operation]:
+    assigns: list[Operation] = []
+    index = 0
     for saveable in saveables:
         count = len(saveable.specs)
-        shapes = None
+        shapes: list[Any] | None = None  # TensorShapes, or shape tensors when not fully known
         if options.reshape:
             shapes = []
             for tensor in tensors[index : index + count]:

@@ -34,6 +34,7 @@ from .builder import (
 from .checks import contents_of, plan_restore
 from .naming import as_str
 from .specs import RestoreSpec, full_shape
+from .tf_types import Saveable, SaverDef, SaveSpec, SaveThunk, Tensor, VarList
 
 NEEDS_VAR_LIST = (
     "When eager execution is enabled, `var_list` must specify a list or dict of variables to "
@@ -45,18 +46,19 @@ NO_BUILD = "Use save/restore instead of build in eager mode."
 EAGER_NAMES = "eager"  # the names_tensor of eager specs (nothing is fed)
 
 
-def saver_def(options: BuildOptions) -> Any:
+def saver_def(options: BuildOptions) -> SaverDef:
     """The ``SaverDef`` of an eager Saver: its options, no tensor names (stock's leaves
     them empty too)."""
-    return tf.compat.v1.train.SaverDef(
+    made: SaverDef = tf.compat.v1.train.SaverDef(
         max_to_keep=options.max_to_keep or 0,
         keep_checkpoint_every_n_hours=options.keep_checkpoint_every_n_hours,
         sharded=options.sharded,
         version=options.write_version,
     )
+    return made
 
 
-def save_to(var_list: Any, prefix: str, options: BuildOptions) -> str:
+def save_to(var_list: VarList, prefix: str, options: BuildOptions) -> str:
     """Writes ``var_list`` to ``prefix`` now; returns what the save tensor says (V1 sharded:
     the ``-?????-of-NNNNN`` pattern)."""
     saveables = to_saveables(var_list)
@@ -70,11 +72,11 @@ def save_to(var_list: Any, prefix: str, options: BuildOptions) -> str:
     return as_str(written.numpy())
 
 
-def _thunk(saveables: list[Any]) -> Any:
+def _thunk(saveables: list[Saveable]) -> SaveThunk:
     return lambda: _save_inputs(saveables)
 
 
-def restore(var_list: Any, save_path: str, options: BuildOptions) -> None:
+def restore(var_list: VarList, save_path: str, options: BuildOptions) -> None:
     """Checks, then restores ``var_list`` from ``save_path`` now (nothing is assigned when
     the check fails: ``RestoreMismatchError``, also stock's ``tf.errors`` class)."""
     saveables = to_saveables(var_list)
@@ -105,7 +107,7 @@ def restore(var_list: Any, save_path: str, options: BuildOptions) -> None:
         start += count
 
 
-def specs_of(saveables: list[Any], reshape: bool) -> list[RestoreSpec]:
+def specs_of(saveables: list[Saveable], reshape: bool) -> list[RestoreSpec]:
     """What the restore reads, without evaluating any saveable's tensor (a custom
     saveable may count its evaluations): shapes come from variables only."""
     specs: list[RestoreSpec] = []
@@ -132,11 +134,11 @@ def specs_of(saveables: list[Any], reshape: bool) -> list[RestoreSpec]:
     return specs
 
 
-def _shape_of(spec: Any) -> Any:
+def _shape_of(spec: SaveSpec) -> Any:  # a tf.TensorShape
     return spec.tensor.shape  # reshape=True only: the target's shape, as stock's builder
 
 
-def global_step_value(global_step: Any) -> int:
+def global_step_value(global_step: int | np.integer | Tensor) -> int:
     """An int, a variable or a tensor (eager) as the step number."""
     if isinstance(global_step, int | np.integer):
         return int(global_step)

@@ -7,14 +7,17 @@ stock hook's last save would then still be writing from a closed session. This h
 
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
 
 
-class AsyncCheckpointSaverHook(tf.compat.v1.train.CheckpointSaverHook):
+# TensorFlow is untyped: its hook class is Any to mypy.
+class AsyncCheckpointSaverHook(tf.compat.v1.train.CheckpointSaverHook):  # type: ignore[misc]
     """Same arguments as ``tf.compat.v1.train.CheckpointSaverHook``; pass
     ``saver=Saver(async_save=True)`` (or a ``scaffold`` holding one)."""
 
-    def end(self, session):
+    def end(self, session: Any) -> None:
         super().end(session)
         saver = self._get_saver()
         if saver is not None and hasattr(saver, "wait"):

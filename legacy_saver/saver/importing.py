@@ -25,6 +25,7 @@ size, typed errors) and fixed by ``legacy_saver.metagraph.prepare`` (the pipelin
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
@@ -35,19 +36,22 @@ from ..metagraph.prepare import PrepareOptions, prepare
 from .builder import all_saveables
 from .meta_graph import require_graph_mode
 from .saver import Saver
+from .tf_types import Graph, Proto, Tensor, Variable
 
 SAVERS = tf.compat.v1.GraphKeys.SAVERS
 MAX_NAMES_SHOWN = 5
 
 
-def read_meta_graph(meta_graph_or_file) -> meta_graph_pb2.MetaGraphDef:
+def read_meta_graph(
+    meta_graph_or_file: meta_graph_pb2.MetaGraphDef | str | os.PathLike[str],
+) -> meta_graph_pb2.MetaGraphDef:
     """The MetaGraphDef (a proto, or a binary or text file read with bounded size)."""
     if isinstance(meta_graph_or_file, meta_graph_pb2.MetaGraphDef):
         return meta_graph_or_file  # prepare() copies it before anything changes
     return metagraph_read.read_meta_graph(os.fspath(meta_graph_or_file))
 
 
-def check_no_clash(graph_def, graph) -> None:
+def check_no_clash(graph_def: Proto, graph: Graph) -> None:
     """Refuses an unscoped import whose node names already exist (#6774)."""
     existing = {op.name for op in graph.get_operations()}
     clashes = [node.name for node in graph_def.node if node.name in existing]
@@ -64,17 +68,17 @@ def check_no_clash(graph_def, graph) -> None:
 
 
 def import_meta_graph(
-    meta_graph_or_file,
+    meta_graph_or_file: meta_graph_pb2.MetaGraphDef | str | os.PathLike[str],
     clear_devices: bool = False,
     import_scope: str | None = None,
-    input_map=None,
+    input_map: Mapping[str, Tensor] | None = None,
     unbound_inputs_col_name: str = "unbound_inputs",
-    restore_collections_predicate=None,
+    restore_collections_predicate: Callable[[str], bool] | None = None,
     *,
-    graph=None,
+    graph: Graph | None = None,
     safe: bool = False,
     allow_unsafe: bool = False,
-):
+) -> Saver | None:
     """Imports a meta graph into ``graph`` (default: the default graph); returns our Saver
     for it (or None).
 
@@ -107,14 +111,14 @@ def import_meta_graph(
 
 
 def import_prepared(
-    meta_graph_def,
-    graph,
+    meta_graph_def: meta_graph_pb2.MetaGraphDef,
+    graph: Graph,
     *,
     import_scope: str | None = None,
-    input_map=None,
+    input_map: Mapping[str, Tensor] | None = None,
     unbound_inputs_col_name: str = "unbound_inputs",
-    restore_collections_predicate=None,
-):
+    restore_collections_predicate: Callable[[str], bool] | None = None,
+) -> Saver | None:
     """Import a meta graph that ``legacy_saver.metagraph.prepare`` has fixed into ``graph``.
 
     The one place that hands a meta graph to TensorFlow's importer (``import_meta_graph``
@@ -143,12 +147,13 @@ def import_prepared(
     return None
 
 
-def _imported_scope(import_scope, imported_vars) -> str | None:
+def _imported_scope(import_scope: str | None, imported_vars: Mapping[str, Variable]) -> str | None:
     if imported_vars:
         key, variable = next(iter(imported_vars.items()))
-        return variable.name[: -len(key)]
+        name: str = variable.name
+        return name[: -len(key)]
     return import_scope
 
 
-def _in_scope(variable, scope) -> bool:
+def _in_scope(variable: Variable, scope: str | None) -> bool:
     return not scope or getattr(variable, "name", "").startswith(scope)

@@ -7,11 +7,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
 
 import tensorflow as tf
 from tensorflow.python.framework import meta_graph as tf_meta_graph
 
 from . import atomic
+from .tf_types import Graph, Proto, SaverDef
 
 
 def require_graph_mode(what: str) -> None:
@@ -26,20 +29,20 @@ def require_graph_mode(what: str) -> None:
 
 
 def export_meta_graph(
-    filename=None,
-    meta_info_def=None,
-    graph_def=None,
-    saver_def=None,
-    collection_list=None,
+    filename: str | os.PathLike[str] | None = None,
+    meta_info_def: Proto | None = None,
+    graph_def: Proto | None = None,
+    saver_def: SaverDef | None = None,
+    collection_list: Iterable[str] | None = None,
     as_text: bool = False,
-    graph=None,
-    export_scope=None,
+    graph: Graph | None = None,
+    export_scope: str | None = None,
     clear_devices: bool = False,
     clear_extraneous_savers: bool = False,
     strip_default_attrs: bool = False,
     save_debug_info: bool = False,
-    **kwargs,
-):
+    **kwargs: Any,
+) -> Proto:
     """As ``tf.compat.v1.train.export_meta_graph``; the file is written atomically."""
     if tf.executing_eagerly() and not (graph_def is not None and graph is not None):
         require_graph_mode("export_meta_graph")
@@ -63,7 +66,7 @@ def export_meta_graph(
 
 
 def write_meta_graph_file(
-    meta_graph_def, filename: str, *, as_text: bool = False, fsync: bool = True
+    meta_graph_def: Proto, filename: str, *, as_text: bool = False, fsync: bool = True
 ) -> None:
     directory = os.path.dirname(filename)
     if directory:
@@ -77,7 +80,9 @@ def write_meta_graph_file(
     atomic.write_atomic(filename, data, fsync=fsync)
 
 
-def debug_info(meta_graph_def, graph=None, export_scope=None):
+def debug_info(
+    meta_graph_def: Proto, graph: Graph | None = None, export_scope: str | None = None
+) -> Proto:
     """The ``GraphDebugInfo`` of the nodes of ``meta_graph_def`` (their creation stacks in
     ``graph``, default: the default graph), as TensorFlow's exporter builds it."""
     from tensorflow.python.framework import error_interpolation
@@ -95,10 +100,16 @@ def debug_info_path(meta_filename: str) -> str:
     return os.path.splitext(meta_filename)[0] + ".debug"
 
 
-def _write_debug_info(meta_graph_def, filename, graph, export_scope, as_text) -> None:
+def _write_debug_info(
+    meta_graph_def: Proto,
+    filename: str,
+    graph: Graph | None,
+    export_scope: str | None,
+    as_text: bool,
+) -> None:
     info = debug_info(meta_graph_def, graph, export_scope)
     write_meta_graph_file(info, debug_info_path(filename), as_text=as_text)
 
 
-def _scoped(name: str, scope) -> str:
+def _scoped(name: str, scope: str | None) -> str:
     return f"{scope.rstrip('/')}/{name}" if scope else name

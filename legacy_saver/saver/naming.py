@@ -8,9 +8,10 @@ import numpy as np
 import tensorflow as tf
 
 from ..bundle.naming import is_url, parse_v1_shard
+from .tf_types import Graph, Tensor
 
 
-def step_tensor(graph, global_step):
+def step_tensor(graph: Graph, global_step: Tensor | str) -> Tensor:
     """The value tensor of a global step given as a tensor, a variable or a name.
 
     ``"global_step"`` (an op name) means its first output; a resource variable's
@@ -40,8 +41,8 @@ def strip_scope(name: str, scope: str) -> str:
     return name[len(prefix) :] if name.startswith(prefix) else name
 
 
-def as_str(value) -> str:
-    if isinstance(value, bytes | np.bytes_):
+def as_str(value: str | bytes | os.PathLike[str]) -> str:
+    if isinstance(value, bytes | np.bytes_):  # np.bytes_: a string tensor's value
         return value.decode("utf-8")
     return os.fspath(value)
 

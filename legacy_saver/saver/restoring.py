@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ..bundle import load_checkpoint
+from ..bundle import fileio, load_checkpoint
 from ..bundle.digest import verify_digest
+from ..bundle.files import refuse_special_files
 from ..bundle.naming import digest_path, index_path, is_url
-from ..errors import CheckpointNotFoundError
+from ..errors import CheckpointError, CheckpointNotFoundError
 from .checks import QuickCheck, contents_of, plan_restore
 from .specs import RestoreSpec, specs_from_graph
+from .tf_types import Graph, SaverDef, Session
 
 
 class GraphRestorer:
@@ -33,8 +35,9 @@ class GraphRestorer:
         self._graph_specs: dict[int, tuple[RestoreSpec, ...] | None] = {}
         self._quick: QuickCheck | None = None
 
-    def restore(self, sess: Any, saver_def: Any, save_path: str) -> None:
+    def restore(self, sess: Session, saver_def: SaverDef, save_path: str) -> None:
         specs = self.specs_for(sess.graph, saver_def.restore_op_name)
+        refuse_special_files(save_path)
         ran = None
         quick = None if specs is None else self.quick_check(specs)
         if quick is not None and quick.usable and quick.passes(_plain_index_bytes(save_path)):
@@ -68,7 +71,7 @@ class GraphRestorer:
             self._quick = QuickCheck(specs)
         return self._quick
 
-    def specs_for(self, graph: Any, restore_op_name: str) -> tuple[RestoreSpec, ...] | None:
+    def specs_for(self, graph: Graph, restore_op_name: str) -> tuple[RestoreSpec, ...] | None:
         if self.specs is not None:
             return self.specs
         key = id(graph)
@@ -83,9 +86,8 @@ def _plain_index_bytes(save_path: str) -> bytes:
     if is_url(save_path) or os.path.exists(digest_path(save_path)):
         return b""
     try:
-        with open(index_path(save_path), "rb") as f:
-            return f.read()
-    except OSError:
+        return fileio.read_regular(index_path(save_path))  # a FIFO: refused, never waited on
+    except (OSError, CheckpointError):
         return b""
 
 

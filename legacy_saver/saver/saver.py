@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -50,6 +52,10 @@ from .restoring import GraphRestorer
 from .retention import RetentionOptions
 from .specs import with_reshape
 from .tf_errors import saving_error
+from .tf_types import Proto, SaverDef, Session, Tensor, VarList
+
+if TYPE_CHECKING:
+    from .background import AsyncSaves
 
 DEFAULT_LATEST_FILENAME = "checkpoint"
 
@@ -73,26 +79,26 @@ class Saver:
 
     def __init__(
         self,
-        var_list=None,
-        reshape=False,
-        sharded=False,
-        max_to_keep=5,
-        keep_checkpoint_every_n_hours=10000.0,
-        name=None,
-        restore_sequentially=False,
-        saver_def=None,
-        builder=None,
-        defer_build=False,
-        allow_empty=False,
-        write_version=SAVER_DEF_V2,
-        pad_step_number=False,
-        save_relative_paths=False,
-        filename=None,
+        var_list: VarList | None = None,
+        reshape: bool = False,
+        sharded: bool = False,
+        max_to_keep: int | None = 5,
+        keep_checkpoint_every_n_hours: float = 10000.0,
+        name: str | None = None,
+        restore_sequentially: bool = False,
+        saver_def: SaverDef | None = None,
+        builder: object = None,
+        defer_build: bool = False,
+        allow_empty: bool = False,
+        write_version: int = SAVER_DEF_V2,
+        pad_step_number: bool = False,
+        save_relative_paths: bool = False,
+        filename: str | None = None,
         *,
-        fsync=True,
-        digest=False,
-        async_save=False,
-    ):
+        fsync: bool = True,
+        digest: bool = False,
+        async_save: bool = False,
+    ) -> None:
         self._eager = tf.executing_eagerly()
         if self._eager and var_list is None and saver_def is None:
             raise RuntimeError(eager.NEEDS_VAR_LIST)
@@ -131,7 +137,7 @@ class Saver:
             filename=filename,
             write_version=self._write_version,
         )
-        self.saver_def = None if saver_def is None else _copy(saver_def)
+        self.saver_def: SaverDef | None = None if saver_def is None else _copy(saver_def)
         self._name = name
         self._allow_empty = allow_empty
         self._pad_step_number = pad_step_number
@@ -139,10 +145,10 @@ class Saver:
         self._fsync = fsync
         self._digest = digest
         self._async_save = async_save
-        self._background = None  # background.AsyncSaves, built with the save ops
+        self._background: AsyncSaves | None = None  # built with the save ops
         self._fresh: dict[str, bool] = {}  # written, not yet published: did it create it?
         self._is_built = False
-        self._is_empty = None
+        self._is_empty: bool | None = None  # None: not built yet
         self._restorer = GraphRestorer()
         self._ledger = Ledger(
             RetentionOptions(max_to_keep, keep_checkpoint_every_n_hours),
@@ -191,17 +197,32 @@ class Saver:
         )
 
     def _check_saver_def(self) -> None:
-        if not self.saver_def.save_tensor_name:
-            raise ValueError(f"saver_def must specify the save_tensor_name: {self.saver_def}")
-        if not self.saver_def.restore_op_name:
-            raise ValueError(f"saver_def must specify the restore_op_name: {self.saver_def}")
+        saver_def = self._built_saver_def()
+        if not saver_def.save_tensor_name:
+            raise ValueError(f"saver_def must specify the save_tensor_name: {saver_def}")
+        if not saver_def.restore_op_name:
+            raise ValueError(f"saver_def must specify the restore_op_name: {saver_def}")
 
-    def as_saver_def(self):
+    def _eager_var_list(self) -> VarList:
+        """Eager saves and restores run on ``var_list``: a Saver made from a ``saver_def``
+        alone has none, and raises stock's RuntimeError at save and restore."""
+        if self._var_list is None:
+            raise RuntimeError(eager.NEEDS_VAR_LIST)
+        return self._var_list
+
+    def _built_saver_def(self) -> SaverDef:
+        """The ``SaverDef`` that save and restore run (an empty or unbuilt Saver has none)."""
+        if self.saver_def is None:
+            raise RuntimeError("this Saver has no SaverDef: it is empty, or not built yet")
         return self.saver_def
 
-    def to_proto(self, export_scope=None):
-        """The ``SaverDef``, with ``export_scope`` stripped (None if outside it)."""
-        if export_scope is None:
+    def as_saver_def(self) -> SaverDef | None:
+        return self.saver_def
+
+    def to_proto(self, export_scope: str | None = None) -> SaverDef | None:
+        """The ``SaverDef``, with ``export_scope`` stripped (None if outside it, and for an
+        empty Saver, which has none: TensorFlow's exporter then leaves it out)."""
+        if export_scope is None or self.saver_def is None:
             return self.saver_def
         names = [
             self.saver_def.filename_tensor_name,
@@ -216,12 +237,14 @@ class Saver:
         return saver_def
 
     @staticmethod
-    def _add_collection_def(meta_graph_def, key, export_scope=None):
+    def _add_collection_def(
+        meta_graph_def: Proto, key: str, export_scope: str | None = None
+    ) -> None:
         """Adds collection ``key`` of the default graph to ``meta_graph_def`` (stock's)."""
         tf_meta_graph.add_collection_def(meta_graph_def, key, export_scope=export_scope)
 
     @staticmethod
-    def from_proto(saver_def, import_scope=None):
+    def from_proto(saver_def: SaverDef, import_scope: str | None = None) -> Saver:
         return Saver(saver_def=saver_def, name=import_scope)
 
     # -- the checkpoints this Saver keeps ------------------------------------------
@@ -233,18 +256,20 @@ class Saver:
         ``keep_checkpoint_every_n_hours`` preserved. (The state file lists them all.)"""
         return self._ledger.active_paths if self._ledger.options.max_to_keep else []
 
-    def set_last_checkpoints(self, last_checkpoints) -> None:
+    def set_last_checkpoints(self, last_checkpoints: list[str]) -> None:
         """Deprecated in TF: ``set_last_checkpoints_with_time`` (times are now)."""
         if not isinstance(last_checkpoints, list):
             raise TypeError("last_checkpoints must be a list.")
         self._ledger.set((p, _now()) for p in last_checkpoints)
 
-    def set_last_checkpoints_with_time(self, last_checkpoints_with_time) -> None:
+    def set_last_checkpoints_with_time(
+        self, last_checkpoints_with_time: list[tuple[str, float]]
+    ) -> None:
         if not isinstance(last_checkpoints_with_time, list):
             raise TypeError("last_checkpoints_with_time must be a list.")
         self._ledger.set(last_checkpoints_with_time)
 
-    def recover_last_checkpoints(self, checkpoint_paths) -> None:
+    def recover_last_checkpoints(self, checkpoint_paths: Iterable[str]) -> None:
         """Adopts these checkpoints with their files' mtimes (missing ones are skipped)."""
         self._ledger.recover(checkpoint_paths)
 
@@ -252,16 +277,16 @@ class Saver:
 
     def save(
         self,
-        sess,
-        save_path,
-        global_step=None,
-        latest_filename=None,
-        meta_graph_suffix="meta",
-        write_meta_graph=True,
-        write_state=True,
-        strip_default_attrs=False,
-        save_debug_info=False,
-    ):
+        sess: Session | None,
+        save_path: str | bytes | os.PathLike[str],
+        global_step: int | np.integer | Tensor | str | None = None,
+        latest_filename: str | None = None,
+        meta_graph_suffix: str = "meta",
+        write_meta_graph: bool = True,
+        write_state: bool = True,
+        strip_default_attrs: bool = False,
+        save_debug_info: bool = False,
+    ) -> str | None:
         """Saves; returns the checkpoint prefix (None for an empty Saver).
 
         Order: data files, ``.index``, ``.meta``, state file, deletions; each file is
@@ -276,8 +301,8 @@ class Saver:
                 tf.compat.v1.logging.warning(line)
         if os.path.split(latest_filename)[0]:
             raise ValueError("'latest_filename' must not contain path components")
-        if not self._eager and not hasattr(sess, "run"):
-            raise TypeError(f"'sess' must be a Session; {sess}")
+        if not self._eager:
+            _session(sess)
         save_path = local_path(as_str(save_path))
         checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
@@ -291,14 +316,16 @@ class Saver:
         path = None if self._is_empty else self._write_checkpoint(sess, checkpoint_file)
         meta = debug = None  # eager: no graph, no .meta (as stock)
         if write_meta_graph and not self._eager:
-            meta, debug = self._meta_graph_def(sess, strip_default_attrs, save_debug_info)
+            meta, debug = self._meta_graph_def(_session(sess), strip_default_attrs, save_debug_info)
         self._publish(path, checkpoint_file, save_dir, meta, latest_filename,
                       meta_graph_suffix, write_state, debug)  # fmt: skip
         if path is not None and atomic.is_local(path):
             tf_metrics.wrote(start, path, self._write_version, meta_graph_suffix)
         return path
 
-    def _meta_graph_def(self, sess, strip_default_attrs, save_debug_info=False):
+    def _meta_graph_def(
+        self, sess: Session, strip_default_attrs: bool, save_debug_info: bool = False
+    ) -> tuple[Proto, Proto | None]:
         """The ``.meta`` to write for a save from ``sess``, and its debug info (or None),
         both taken from the session's graph now (an async write runs in another thread,
         whose default graph is not the session's)."""
@@ -306,8 +333,11 @@ class Saver:
             meta = self.export_meta_graph(strip_default_attrs=strip_default_attrs)
             return meta, debug_info(meta, sess.graph) if save_debug_info else None
 
-    def _publish(self, path, checkpoint_file, save_dir, meta_graph_def, latest_filename,
-                 meta_graph_suffix, write_state, debug=None) -> None:  # fmt: skip
+    def _publish(
+        self, path: str | None, checkpoint_file: str, save_dir: str,
+        meta_graph_def: Proto | None, latest_filename: str, meta_graph_suffix: str,
+        write_state: bool, debug: Proto | None = None,
+    ) -> None:  # fmt: skip
         """After the data and index: the ``.meta``, the digest, the state file, retention.
 
         If one of them fails (a full disk), the checkpoint this save created is removed
@@ -332,17 +362,17 @@ class Saver:
                     path,
                     latest_filename=latest_filename,
                     save_relative_paths=self._save_relative_paths,
-                    version=self.saver_def.version,
+                    version=self._built_saver_def().version,
                     meta_graph_suffix=meta_graph_suffix,
                     fsync=self._fsync,
                 )
         except (OSError, tf.errors.OpError) as error:
             kept = not fresh
-            if fresh and atomic.is_local(path):
-                files.remove_checkpoint(path, self.saver_def.version, meta_graph_suffix)
+            if fresh and path is not None and atomic.is_local(path):
+                files.remove_checkpoint(path, self._built_saver_def().version, meta_graph_suffix)
             raise saving_error(error, checkpoint_file, f"writing {step}", kept) from error
 
-    def wait(self, timeout=None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
         """``async_save``: block until the pending save is committed (True), or ``timeout``
         seconds passed (False); raises that save's error. Returns True at once otherwise."""
         return True if self._background is None else self._background.wait(timeout)
@@ -352,7 +382,13 @@ class Saver:
         session it uses. A no-op for synchronous savers."""
         self.wait()
 
-    def _checkpoint_file(self, sess, save_path, global_step, latest_filename) -> str:
+    def _checkpoint_file(
+        self,
+        sess: Session | None,
+        save_path: str,
+        global_step: int | np.integer | Tensor | str | None,
+        latest_filename: str,
+    ) -> str:
         if global_step is None:
             if os.path.basename(save_path) == latest_filename and not self._options.sharded:
                 raise ValueError(
@@ -363,22 +399,29 @@ class Saver:
         if self._eager:
             global_step = eager.global_step_value(global_step)
         elif not isinstance(global_step, int | np.integer):
-            global_step = int(sess.run(step_tensor(sess.graph, global_step)))
+            graph_sess = _session(sess)
+            global_step = int(graph_sess.run(step_tensor(graph_sess.graph, global_step)))
         if self._pad_step_number:
             return f"{save_path}-{global_step:08d}"
         return f"{save_path}-{global_step}"
 
-    def _write_checkpoint(self, sess, checkpoint_file: str, save_op=None) -> str:
+    def _write_checkpoint(
+        self,
+        sess: Session | None,
+        checkpoint_file: str,
+        save_op: tuple[Tensor, Tensor] | None = None,
+    ) -> str:
         """Run the save op (``save_op``: ``(save tensor, filename tensor)``, by default the
         SaverDef's) into a temporary prefix and commit it as ``checkpoint_file``."""
-        save_tensor, feed_name = save_op or (
-            self.saver_def.save_tensor_name, self.saver_def.filename_tensor_name
-        )  # fmt: skip
+        if save_op is None:
+            saver_def = self._built_saver_def()
+            save_op = (saver_def.save_tensor_name, saver_def.filename_tensor_name)
+        save_tensor, feed_name = save_op
 
         def run(prefix: str) -> str:
             if self._eager:
-                return eager.save_to(self._var_list, prefix, self._options)
-            return as_str(sess.run(save_tensor, {feed_name: prefix}))
+                return eager.save_to(self._eager_var_list(), prefix, self._options)
+            return as_str(_session(sess).run(save_tensor, {feed_name: prefix}))
 
         if not atomic.is_local(checkpoint_file):
             return run(checkpoint_file)
@@ -404,7 +447,9 @@ class Saver:
 
     # -- restore -------------------------------------------------------------------
 
-    def restore(self, sess, save_path) -> None:
+    def restore(
+        self, sess: Session | None, save_path: str | bytes | os.PathLike[str] | None
+    ) -> None:
         """Restores after checking every key, shape and dtype (see ``checks.py``).
 
         When the checkpoint's index holds every key with the expected dtype and
@@ -421,30 +466,32 @@ class Saver:
         """
         if self._is_empty:
             return
+        if not self._is_built and not self._eager:
+            raise RuntimeError("`build()` should be called before restore if defer_build==True")
         self.wait()  # an async save in flight: restore what it commits, never a half
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
         save_path = v1_any_count(local_path(as_str(save_path)))  # stock's glob, resolved
         start = time.time()
         if self._eager:
-            eager.restore(self._var_list, save_path, self._options)
+            eager.restore(self._eager_var_list(), save_path, self._options)
         else:
-            self._restorer.restore(sess, self.saver_def, save_path)
+            self._restorer.restore(_session(sess), self._built_saver_def(), save_path)
         tf_metrics.read(start)
 
     # -- meta graph ----------------------------------------------------------------
 
     def export_meta_graph(
         self,
-        filename=None,
-        collection_list=None,
-        as_text=False,
-        export_scope=None,
-        clear_devices=False,
-        clear_extraneous_savers=False,
-        strip_default_attrs=False,
-        save_debug_info=False,
-    ):
+        filename: str | os.PathLike[str] | None = None,
+        collection_list: Iterable[str] | None = None,
+        as_text: bool = False,
+        export_scope: str | None = None,
+        clear_devices: bool = False,
+        clear_extraneous_savers: bool = False,
+        strip_default_attrs: bool = False,
+        save_debug_info: bool = False,
+    ) -> Proto:
         """Exports the default graph with this Saver's ``SaverDef`` (atomic write)."""
         require_graph_mode("Saver.export_meta_graph")
         graph = tf.compat.v1.get_default_graph()
@@ -465,10 +512,17 @@ class Saver:
         )
 
 
-def _copy(saver_def):
-    copy = tf.compat.v1.train.SaverDef()
+def _copy(saver_def: SaverDef) -> SaverDef:
+    copy: SaverDef = tf.compat.v1.train.SaverDef()
     copy.CopyFrom(saver_def)
     return copy
+
+
+def _session(sess: Session | None) -> Session:
+    """Graph mode runs ops in ``sess`` (stock's TypeError for anything else, None too)."""
+    if sess is None or not hasattr(sess, "run"):
+        raise TypeError(f"'sess' must be a Session; {sess}")
+    return sess
 
 
 def _now() -> float:

@@ -12,9 +12,13 @@ checkpoint; object-based checkpoints are restored by feeding other keys into the
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+import numpy as np
 import tensorflow as tf
+
+from .tf_types import Graph, Operation, Tensor
 
 RESTORE_OP_TYPES = frozenset({"RestoreV2", "RestoreSlice", "Restore"})
 _PASS_THROUGH = frozenset({"Identity", "Snapshot"})
@@ -53,11 +57,11 @@ def full_shape(slice_spec: str) -> tuple[int, ...]:
     return tuple(int(d) for d in slice_spec.split(" ")[:-1])
 
 
-def with_reshape(specs, reshape: bool) -> tuple[RestoreSpec, ...]:
+def with_reshape(specs: Iterable[RestoreSpec], reshape: bool) -> tuple[RestoreSpec, ...]:
     return tuple(replace(s, reshape=reshape) for s in specs)
 
 
-def restore_subgraph(graph, op_name: str) -> list:
+def restore_subgraph(graph: Graph, op_name: str) -> list[Operation]:
     """Every op the named op depends on (data and control inputs), breadth first."""
     start = graph.get_operation_by_name(op_name)
     seen, order, queue = {start.name}, [start], deque([start])
@@ -71,7 +75,7 @@ def restore_subgraph(graph, op_name: str) -> list:
     return order
 
 
-def specs_from_graph(graph, restore_op_name: str) -> tuple[RestoreSpec, ...] | None:
+def specs_from_graph(graph: Graph, restore_op_name: str) -> tuple[RestoreSpec, ...] | None:
     """The specs of a stored restore subgraph, or None when its keys are not constants."""
     specs: list[RestoreSpec] = []
     restore_ops = [
@@ -85,17 +89,18 @@ def specs_from_graph(graph, restore_op_name: str) -> tuple[RestoreSpec, ...] | N
     return tuple(specs)
 
 
-def _const(tensor):
+def _const(tensor: Tensor) -> np.ndarray | None:
     if tensor.op.type != "Const":
         return None
-    return tf.make_ndarray(tensor.op.get_attr("value"))
+    value: np.ndarray = tf.make_ndarray(tensor.op.get_attr("value"))
+    return value
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _specs_of(op) -> list[RestoreSpec] | None:
+def _specs_of(op: Operation) -> list[RestoreSpec] | None:
     names = _const(op.inputs[1])
     if names is None:
         return None
@@ -115,7 +120,7 @@ def _specs_of(op) -> list[RestoreSpec] | None:
         rows = [(_text(names.item()), _text(slices.item()), op.get_attr("dt"), -1)]
     else:  # Restore: whole tensors only
         rows = [(_text(names.item()), "", op.get_attr("dt"), -1)]
-    specs = []
+    specs: list[RestoreSpec] = []
     for output, (key, slice_spec, dtype, index) in zip(op.outputs, rows, strict=False):
         shape, reshaped = _assigned_shape(output)
         if slice_spec:
@@ -134,7 +139,7 @@ def _specs_of(op) -> list[RestoreSpec] | None:
     return specs
 
 
-def _assigned_shape(tensor) -> tuple[tuple[int | None, ...] | None, bool]:
+def _assigned_shape(tensor: Tensor) -> tuple[tuple[int | None, ...] | None, bool]:
     """The shape of the variable ``tensor`` is assigned to, and whether it is reshaped."""
     queue, seen = deque([tensor]), set()
     while queue:
@@ -152,7 +157,7 @@ def _assigned_shape(tensor) -> tuple[tuple[int | None, ...] | None, bool]:
     return None, False
 
 
-def _target_shape(assign) -> tuple[int | None, ...] | None:
+def _target_shape(assign: Operation) -> tuple[int | None, ...] | None:
     target = assign.inputs[0]
     while target.op.type in _PASS_THROUGH:
         target = target.op.inputs[0]
