@@ -140,7 +140,7 @@ _PLANNERS: dict[TargetFormat, Callable[[CheckpointReader, ConversionOptions], Pl
 def _run(kind: str, reader: CheckpointReader, dst: str, plan: Plan, options: ConversionOptions,
          start: float) -> ConversionReport:  # fmt: skip
     notes = tuple(reader.notes)
-    check_destination(reader, dst, overwrite=options.overwrite)
+    check_destination(reader, dst, overwrite=options.overwrite, record_plan=options.record_plan)
     if options.dry_run:
         return ConversionReport.from_plan(kind, reader.prefix, dst, plan, dry_run=True, notes=notes,
                                           seconds=time.perf_counter() - start)  # fmt: skip

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -85,14 +86,21 @@ def cmd_convert(args: argparse.Namespace) -> Result:
 def _convert_preset(args: argparse.Namespace) -> Result:
     """``convert --preset/--format/--ema``: converters.presets.convert (docs/presets.md)."""
     from .presets import convert
+    from .safetensors.layout import PRESETS as SAFETENSORS_PRESETS
 
+    options = _options(args.option)  # a malformed KEY=VALUE is the first thing to say
+    if args.option and not args.preset:
+        raise UsageError("--option applies to a --preset (--preset NAME, or --preset auto)")
+    if args.preset in SAFETENSORS_PRESETS:
+        raise UsageError(f"--preset {args.preset} writes safetensors: give a DST ending in "
+                         ".safetensors, or --format safetensors")  # fmt: skip
     if args.to != "tf2" or args.link or args.optimizer != "keep":
         raise UsageError("--preset/--format/--ema convert TF1 checkpoints into a model's "
                          "weights (--to tf2, no --link, no --optimizer)")  # fmt: skip
     report = convert(
         args.src, args.dst, preset=args.preset, format=args.format, rules=args.rules,
         target=_load_target(args.target) if args.target else None,
-        options=_options(args.option), ema=args.ema, partial=args.partial,
+        options=options, ema=args.ema, partial=args.partial,
         dry_run=args.dry_run, overwrite=args.overwrite,
     )  # fmt: skip
     payload = {"schema": "legacy-ckpt/convert/1", "to": report.kind.removeprefix("tf1_to_"),
@@ -135,7 +143,11 @@ def cmd_presets(args: argparse.Namespace) -> Result:
             return 1, payload, f"{args.detect}: {found.reason}"
         opts = ", ".join(f"{k}={v!r}" for k, v in found.options.items())
         return 0, payload, f"{args.detect}: {found.preset.name}" + (f" ({opts})" if opts else "")
+    from .safetensors.layout import PRESETS as SAFETENSORS_PRESETS
+
     rows = [p.describe() for p in list_presets()]
+    rows += [SAFETENSORS_PRESETS[n].describe() for n in sorted(SAFETENSORS_PRESETS)]
+    rows.sort(key=lambda r: r["name"])
     width = max(len(r["name"]) for r in rows)
     text = "\n".join(f"{r['name'].ljust(width)}  {r['target']}" for r in rows)
     return 0, {"schema": "legacy-ckpt/presets/1", "presets": rows}, text
@@ -144,7 +156,7 @@ def cmd_presets(args: argparse.Namespace) -> Result:
 def _convert_safetensors(args: argparse.Namespace) -> Result:
     from .safetensors import to_safetensors
 
-    for name in ("target", "partial", "link"):
+    for name in ("target", "partial", "link", "ema", "option"):
         if getattr(args, name):
             raise UsageError(f"--{name} does not apply to --format safetensors")
     if args.to != "tf2":
@@ -176,6 +188,8 @@ def _size(text: str | None) -> int | None:
         raise UsageError(
             f"--shard-size {text!r}: expected e.g. 5GB, 500MiB or a byte count"
         ) from None
+    if not math.isfinite(value):
+        raise UsageError(f"--shard-size {text!r}: expected a finite size, e.g. 5GB")
     if value < 1:
         raise UsageError(f"--shard-size {text!r} must be at least one byte")
     return int(value)

@@ -8,6 +8,7 @@ told how it was made. The record is small JSON::
     {"schema": "legacy-ckpt/plan/1", "kind": "tf1_to_tf2",
      "index_sha256": "<sha256 of DST.index>",
      "actions": [{"src": ..., "dst": ..., "transform": {...}, "rule": ..., "how": ...}],
+     (a transform holds any of "slice", "transpose", "reshape", "cast")
      "dropped": [{"src": ..., "reason": ...}],
      "extra": ["<keys written from the target, not from the source>"],
      "object_graph_sha256": "<sha256 of the object graph written>" | null}
@@ -25,12 +26,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from legacy_saver.bundle.fileio import write_bytes_atomic
+from legacy_saver.bundle.fileio import read_regular, write_bytes_atomic
 from legacy_saver.bundle.naming import index_path, plan_path
 from legacy_saver.bundle.storage import Storage, storage_for
 from legacy_saver.errors import CorruptCheckpointError
 
 from .plan import Action, Dropped, Plan, Transform
+from .transforms import parse_slice
 
 SCHEMA = "legacy-ckpt/plan/1"
 MAX_RECORD_BYTES = 1 << 30  # a plan of a million tensors is ~200 MB of JSON
@@ -48,6 +50,8 @@ def _transform(t: Transform) -> dict[str, Any]:
         out["reshape"] = list(t.reshape)
     if t.cast is not None:
         out["cast"] = t.cast
+    if t.slice is not None:
+        out["slice"] = t.slice
     return out
 
 
@@ -96,15 +100,18 @@ class PlanRecord:
 
 
 def _decode_transform(raw: Any, where: str) -> Transform:
-    if not isinstance(raw, dict) or set(raw) - {"transpose", "reshape", "cast"}:
+    if not isinstance(raw, dict) or set(raw) - {"transpose", "reshape", "cast", "slice"}:
         raise CorruptCheckpointError(f"{where}: bad transform {raw!r}")
     try:
+        if "slice" in raw:
+            parse_slice(raw["slice"])  # the record is input: a malformed slice is refused here
         return Transform(
             tuple(int(v) for v in raw["transpose"]) if "transpose" in raw else None,
             tuple(int(v) for v in raw["reshape"]) if "reshape" in raw else None,
             str(raw["cast"]) if "cast" in raw else None,
+            str(raw["slice"]) if "slice" in raw else None,
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # RuleError is a ValueError
         raise CorruptCheckpointError(f"{where}: bad transform {raw!r}") from None
 
 
@@ -151,6 +158,16 @@ def read_plan_record(dst: str, storage: Storage | None = None) -> PlanRecord | N
     index = index_path(prefix)
     index_bytes = storage.read(index) if storage.exists(index) else None
     return decode_plan_record(storage.read(path), path, index_bytes)
+
+
+def is_plan_record_file(path: str) -> bool:
+    """True when the local file ``path`` is a regular file holding a plan record
+    (what ``write_plan_record`` writes): the allowlist for replacing one."""
+    try:
+        decode_plan_record(read_regular(path, MAX_RECORD_BYTES), path, None)
+    except (OSError, CorruptCheckpointError):
+        return False
+    return True
 
 
 def object_graph_sha256(data: bytes) -> str:

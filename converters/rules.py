@@ -95,10 +95,20 @@ class Rule:
             object.__setattr__(self, "_regex", SafeRegex(self.match))
         except PatternError as exc:
             raise RuleError(f"match {self.match!r} {exc}") from None
+        if self.to is not None:
+            try:
+                self._regex.check_template(self.to)
+            except PatternError as exc:
+                raise RuleError(f"rule {self.label!r}: to {self.to!r}: {exc}") from None
         for attr in ("transpose", "reshape"):
             value = getattr(self, attr)
             if value is not None:
                 object.__setattr__(self, attr, tuple(int(v) for v in value))
+        if self.reshape is not None and any(d < 0 for d in self.reshape):
+            raise RuleError(
+                f"rule {self.label!r}: reshape {list(self.reshape)} has a negative dimension "
+                "(every dimension is spelled out; there is no -1)"
+            )
         if self.transpose is not None and sorted(self.transpose) != list(
             range(len(self.transpose))
         ):
@@ -128,7 +138,10 @@ class Rule:
             return None
         if self.to is None:
             return name
-        return self._regex.sub(self.to, name, count=1)
+        try:
+            return self._regex.sub(self.to, name, count=1)
+        except PatternError as exc:  # check_template refused these already; defence in depth
+            raise RuleError(f"rule {self.label!r} on {name!r}: {exc}") from None
 
 
 def exact_rule(

@@ -96,6 +96,8 @@ def transformed_shape(shape: tuple[int, ...], t: Transform, where: str = "") -> 
             )
         shape = tuple(shape[a] for a in t.transpose)
     if t.reshape is not None:
+        if any(d < 0 for d in t.reshape):
+            raise RuleError(f"{where}reshape to {list(t.reshape)}: a dimension is negative")
         if math.prod(t.reshape) != math.prod(shape):
             raise RuleError(
                 f"{where}reshape to {list(t.reshape)} needs "

@@ -8,6 +8,8 @@ target-model conversions, with their rules, reshapes and casts, are
 verified); or it is derived again from the two checkpoints (structural
 TF1 -> TF2 when the source is name-based and the destination object-based,
 TF2 -> TF1 for the reverse, same names otherwise).
+Every source tensor must be converted or dropped (with a reason) by the plan: one
+the plan does neither with is reported as lost.
 A derived plan meets optimizer state missing from the destination by
 expecting the ``optimizer="drop"`` plan. A record written for an older
 checkpoint at the same prefix (its index hash differs) is not trusted: the
@@ -135,7 +137,20 @@ def verify(
             if problem:
                 differences.append(Difference(action.src, action.dst, problem))
         differences += _check_rest(plan, d, dst_keys, graph_hash)
+        differences += _check_coverage(plan, s.keys())
         return VerifyReport(s.prefix, d.prefix, compared, tuple(differences), plan_from)
+
+
+def _check_coverage(plan: Plan, src_keys: list[str]) -> list[Difference]:
+    """Every source tensor is either converted or dropped with a reason: one the plan
+    does neither with was lost (a planner bug, or a record that does not describe this
+    source)."""
+    accounted = {a.src for a in plan.actions} | {d.src for d in plan.dropped}
+    accounted.add(OBJECT_GRAPH_KEY)  # rebuilt (or left behind) by every planner
+    return [
+        Difference(key, None, "in the source but neither converted nor dropped by the plan")
+        for key in sorted(set(src_keys) - accounted)
+    ]
 
 
 def _check_rest(

@@ -115,3 +115,15 @@ def test_what_rules_need_still_works(tmp_path):
         w.add("vgg_16/conv1/conv1_1/weights", np.zeros((3, 3, 3, 2), np.float32))
     report = tf1_to_tf2(prefix, str(tmp_path / "o"), rules=[rule])
     assert report.actions[0].dst == "block1_conv1/weights/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def test_a_replacement_with_non_ascii_text_is_kept_as_written():
+    """RE2's Python wrapper decodes the template as Latin-1: ``日本/\\1`` came out as mojibake."""
+    rule = Rule(r"^(fc)/kernel$", to="日本/ü/\\1")
+    assert rule.rename("fc/kernel") == "日本/ü/fc"
+
+
+@pytest.mark.parametrize("to", ["\\2/w", "\\g<nope>", "\\N{no such name}"])
+def test_a_replacement_the_pattern_cannot_fill_is_refused_when_the_rule_loads(to):
+    with pytest.raises(RuleError, match="replacement"):
+        Rule(r"^(fc)/kernel$", to=to)

@@ -142,3 +142,30 @@ def test_kill_9_mid_export_leaves_only_hidden_temporaries(tmp_path, layout):
     else:  # shards renamed before the index are not an export: no index, no loader sees them
         assert all(p.endswith(".safetensors") for p in finals), left
     assert all(p.startswith(".") for p in left if is_temp(p))
+
+
+def test_overwrite_failing_after_some_shards_are_renamed_restores_the_earlier_export(
+    tmp_path, monkeypatch
+):
+    """The second shard's rename fails: the first new shard is already in place; the
+    earlier export (same shard names) comes back whole and no temporary is left."""
+    out = os.path.join(str(tmp_path), "out", "model.safetensors")
+    to_safetensors(_source(str(tmp_path), 1.0), out, shard_bytes=64, fsync=False)
+    before = _read(os.path.dirname(out))
+    real, shards = os.replace, []
+
+    def failing(a, b):
+        if str(b).endswith(".safetensors"):
+            shards.append(b)
+            if len(shards) == 2:
+                raise OSError(28, "No space left on device")
+        return real(a, b)
+
+    monkeypatch.setattr(files_module.os, "replace", failing)
+    with pytest.raises(OSError):
+        to_safetensors(_source(str(tmp_path), 50.0), out, shard_bytes=64, overwrite=True,
+                       fsync=False)  # fmt: skip
+    monkeypatch.undo()
+    assert len(shards) >= 2
+    assert _read(os.path.dirname(out)) == before == _version(1.0)
+    assert not [p for p in os.listdir(os.path.dirname(out)) if is_temp(p)]

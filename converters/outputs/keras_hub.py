@@ -26,9 +26,11 @@ is about the largest tensor (the word embeddings).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -316,20 +318,50 @@ def _check_destination(dst: str, overwrite: bool) -> None:
         raise CheckpointExistsError(f"{dst} exists and is not a preset directory")
     if not overwrite:
         raise CheckpointExistsError(f"{dst} already exists; pass overwrite=True to replace it")
-    strangers = sorted(set(os.listdir(dst)) - PRESET_FILES)
+    strangers = sorted(n for n in os.listdir(dst) if not _is_preset_file(dst, n))
     if strangers:
         raise CheckpointExistsError(
-            f"{dst} holds files a preset directory does not ({', '.join(strangers[:5])}); "
+            f"{dst} holds what a preset directory does not ({', '.join(strangers[:5])}: only "
+            f"regular files named {', '.join(sorted(PRESET_FILES))} are ours to replace); "
             "refusing to replace it"
         )
 
 
+def _is_preset_file(directory: str, name: str) -> bool:
+    """A regular file (not a directory, link or FIFO) with a preset file's name."""
+    if name not in PRESET_FILES:
+        return False
+    try:
+        return stat.S_ISREG(os.lstat(os.path.join(directory, name)).st_mode)
+    except OSError:
+        return False
+
+
 def _swap_into_place(temp: str, dst: str) -> None:
+    """Rename ``temp`` to ``dst``; an existing ``dst`` is renamed away first and put
+    back if the second rename fails, then its preset files are removed by name (what
+    else appeared in it meanwhile is left, in the renamed directory)."""
     old = None
     if os.path.isdir(dst):
         old = temp_path(dst)
         os.rename(dst, old)
-    os.rename(temp, dst)
+    try:
+        os.rename(temp, dst)
+    except BaseException:
+        if old is not None:
+            os.rename(old, dst)
+        raise
     fsync_dir(os.path.dirname(dst))
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_preset_dir(old)
+
+
+def _remove_preset_dir(path: str) -> None:
+    """Remove the preset files in ``path``, by exact name, then ``path`` if that
+    emptied it (never a tree walk: nothing this package did not write is deleted)."""
+    for name in PRESET_FILES:
+        if _is_preset_file(path, name):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(path, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(path)

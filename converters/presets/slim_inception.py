@@ -80,18 +80,20 @@ def _v3_rules(o: Mapping[str, Any]) -> RuleSet:
         SCOPE, "Logits/Conv2d_1c_1x1", "predictions", o["classes"], o["source_classes"], 2048
     )
     if o["aux_logits"]:
-        aux = {"Conv2d_1b_1x1": "aux_conv1", "Conv2d_2a_5x5": "aux_conv2"}
+        # slim names the second conv by its kernel, reduced for small inputs
+        # (_reduced_kernel_size_for_small_input): Conv2d_2a_5x5 at 299x299, 2a_1x1 at 107x107
+        aux = {"Conv2d_1b_1x1": "aux_conv1", r"Conv2d_2a_\d+x\d+": "aux_conv2"}
         for slim, keras in aux.items():
             rules.append(
                 Rule(
-                    f"^{SCOPE}/AuxLogits/{slim}/weights$", to=f"{keras}/kernel", name=f"aux {slim}"
+                    f"^{SCOPE}/AuxLogits/{slim}/weights$", to=f"{keras}/kernel", name=f"aux {keras}"
                 )
             )
             rules.append(
                 Rule(
                     f"^{SCOPE}/AuxLogits/{slim}/BatchNorm/(\\w+)$",
                     to=f"{keras}_bn/\\1",
-                    name=f"aux {slim} batch norm",
+                    name=f"aux {keras} batch norm",
                 )
             )
         rules += head_rules(

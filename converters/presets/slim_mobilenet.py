@@ -10,8 +10,9 @@ layers. The width multiplier ``alpha`` (0.25, 0.5, 0.75, 1.0) is read from
 the checkpoint. v2: the same for the inverted-residual blocks; widths follow
 ``_make_divisible`` on both sides for ``alpha >= 1`` (slim keeps 1280 last
 channels scaled by alpha below 1 where Keras keeps 1280, so only
-``alpha >= 1`` checkpoints are accepted). Heads have 1001 classes
-(background first). Input: ``[-1, 1]``.
+``alpha >= 1`` checkpoints are accepted: 1.0, 1.3 and 1.4, read from the rounded
+widths of the first and last convolutions, 40/1664 for 1.3 and 48/1792 for 1.4).
+Heads have 1001 classes (background first). Input: ``[-1, 1]``.
 """
 
 from __future__ import annotations
@@ -174,17 +175,33 @@ def _v1_match(shapes: Any) -> Match:
     return fits("slim/mobilenet_v1", shapes, "MobilenetV1", wanted, options)
 
 
-def _v2_match(shapes: Any) -> Match:
+ALPHAS_V2 = (1.0, 1.3, 1.4)
+
+
+def _v2_alpha(shapes: Any) -> tuple[float | None, str]:
+    """The depth multiplier of a slim mobilenet_v2 checkpoint, or None and why not.
+    Both sides round widths with ``_make_divisible``, so the multiplier is the one
+    whose rounded widths are the first conv's and ``Conv_1``'s (1.3 -> 40 and 1664,
+    1.4 -> 48 and 1792): a plain ``width / 32`` reads 1.25 and 1.5."""
     first = shapes.get("MobilenetV2/Conv/weights")
-    alpha = round(first[-1] / 32, 2) if first and len(first) == 4 else 1.0
-    if alpha < 1.0:
-        return Match(
-            "slim/mobilenet_v2",
-            False,
-            claimed=True,
-            reason=f"slim/mobilenet_v2: depth multiplier {alpha} < 1: slim scales the "
-            "last 1280 channels, Keras does not",
-        )
+    if not first or len(first) != 4:
+        return 1.0, ""
+    if first[-1] < 32:
+        return None, (f"slim/mobilenet_v2: depth multiplier {round(first[-1] / 32, 2)} < 1: "
+                      "slim scales the last 1280 channels, Keras does not")  # fmt: skip
+    last = shapes.get("MobilenetV2/Conv_1/weights")
+    last_width = last[-1] if last and len(last) == 4 else None
+    for alpha in ALPHAS_V2:
+        if _make_divisible(32 * alpha) == first[-1] and last_width in (None, _v2_last(alpha)):
+            return alpha, ""
+    return None, (f"slim/mobilenet_v2: widths {first[-1]} (Conv) and {last_width} (Conv_1) "
+                  f"fit no depth multiplier of {list(ALPHAS_V2)}")  # fmt: skip
+
+
+def _v2_match(shapes: Any) -> Match:
+    alpha, why = _v2_alpha(shapes)
+    if alpha is None:
+        return Match("slim/mobilenet_v2", False, claimed=True, reason=why)
     options: dict[str, Any] = {"alpha": alpha}
     source = classes_of(shapes, "MobilenetV2/Logits/Conv2d_1c_1x1/biases")
     if source:
@@ -219,7 +236,7 @@ MOBILENET_V2 = register(
         summary="tf-slim mobilenet_v2 (research/slim nets/mobilenet/mobilenet_v2.py) -> "
         "MobileNetV2 (depth multiplier >= 1)",
         input_convention=INCEPTION_INPUT,
-        options=_options((1.0, 1.3, 1.4)),
+        options=_options(ALPHAS_V2),
         builder=lambda o: _build(2, o),
         rules_for=_v2_rules,
         matcher=_v2_match,

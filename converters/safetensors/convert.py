@@ -15,8 +15,9 @@ from importlib import metadata as importlib_metadata
 
 from legacy_saver.bundle import CheckpointReader, load_checkpoint
 from legacy_saver.bundle.naming import is_url
-from legacy_saver.errors import CorruptCheckpointError, UnsupportedFeatureError
+from legacy_saver.errors import UnsupportedFeatureError
 
+from ..object_graph import read_object_graph
 from ..report import ConversionReport
 from ..rules import Rule, load_rules
 from . import files
@@ -80,7 +81,9 @@ def to_safetensors(
             )
     options = SafetensorsOptions(_rules(rules), preset, layout, optimizer, shard_bytes, strict)
     with load_checkpoint(src) as reader:
-        plan = plan_safetensors(_entries(reader), options, _object_graph(reader))
+        plan = plan_safetensors(
+            _entries(reader), options, _object_graph(reader), where=reader.prefix
+        )
         dest = files.destination(os.fspath(dst))
         names = dest.shard_names(len(plan.shards))
         files.check_destination(dest, names, _source_files(reader), overwrite)
@@ -107,15 +110,10 @@ def _entries(reader: CheckpointReader) -> dict[str, tuple[int, tuple[int, ...]]]
 
 
 def _object_graph(reader: CheckpointReader) -> object | None:
-    try:
-        return reader.object_graph()
-    except CorruptCheckpointError:
-        raise
-    except Exception as exc:  # protobuf's DecodeError
-        raise CorruptCheckpointError(
-            f"{reader.prefix}: the object graph (_CHECKPOINTABLE_OBJECT_GRAPH) is not a "
-            f"TrackableObjectGraph ({exc})"
-        ) from None
+    """The source's object graph, parsed and checked (node references in range):
+    ``CorruptCheckpointError`` naming the checkpoint and the key otherwise."""
+    graph: object | None = read_object_graph(reader)
+    return graph
 
 
 def _source_files(reader: CheckpointReader) -> list[str]:

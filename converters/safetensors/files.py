@@ -9,9 +9,11 @@ means ``DST/model.safetensors``.
 Every file is written under a temporary name (``naming.temp_path``) in its own
 directory, fsynced, and only then renamed into place; for shards the index JSON
 goes last, so a loader that starts from the index never sees a partial set
-(``FileSet.commit``). Anything failing before that removes the temporaries and
-whatever was already renamed. Replacing an earlier export (``overwrite``) also
-removes the files of it that the new one does not rewrite, by exact name.
+(``commit``). Anything failing before that removes the temporaries and
+whatever was already renamed, and puts back the files of an earlier export it had
+replaced (kept under temporary names until the new export is whole). Replacing an
+earlier export (``overwrite``) also removes the files of it that the new one does not
+rewrite, by exact name.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ import os
 import re
 from dataclasses import dataclass
 
-from legacy_saver.bundle.fileio import EarlyFlush, fsync_dir, write_bytes_atomic, write_direct
+from legacy_saver.bundle.fileio import (
+    EarlyFlush,
+    copy_file_atomic,
+    fsync_dir,
+    write_bytes_atomic,
+    write_direct,
+)
 from legacy_saver.bundle.naming import temp_path
 from legacy_saver.errors import CheckpointExistsError
 
@@ -128,13 +136,24 @@ def index_json(weight_map: dict[str, str], total_size: int, metadata: dict[str, 
 
 
 def commit(files: list[OutputFile], dest: Destination, index: bytes | None, fsync: bool) -> None:
-    """Rename every finished file into place, then write the index (if any); on
-    failure remove what was renamed. Then remove stale files of an earlier export."""
+    """Rename every finished file into place, then write the index (if any). Then
+    remove stale files of an earlier export.
+
+    An earlier export at these names is kept until the new one is whole: every file
+    about to be replaced (its shards, the single file, the index) is first kept under
+    a temporary name (a hard link, else a copy), and if anything fails the files
+    renamed so far are removed and the kept ones put back, so a failed overwrite
+    leaves the earlier export as it was. The old index is retired before the first
+    shard is renamed (a loader never sees the old index over new shards)."""
     stale = _earlier_export(dest) - {f.final for f in files}
+    kept: dict[str, str] = {}  # replaced name -> the earlier file, kept under a temp name
     renamed: list[str] = []
     try:
         for f in files:
             f.finish()
+        for path in [*(f.final for f in files), dest.index]:
+            if os.path.lexists(path):
+                kept[path] = _keep(path, fsync)
         if os.path.lexists(dest.index):  # retire the old commit point first
             os.remove(dest.index)
         for f in files:
@@ -145,16 +164,41 @@ def commit(files: list[OutputFile], dest: Destination, index: bytes | None, fsyn
         elif fsync:
             fsync_dir(os.path.dirname(dest.single))
     except BaseException:
-        for f in files:
-            with contextlib.suppress(OSError):
-                os.remove(f.temp)
-        for path in renamed:
-            with contextlib.suppress(OSError):
-                os.remove(path)
+        _roll_back(files, renamed, kept, dest.index)
         raise
-    for path in stale:
+    for path in [*kept.values(), *stale]:
         with contextlib.suppress(OSError):
             os.remove(path)
+
+
+def _keep(path: str, fsync: bool) -> str:
+    """A second name for the file at ``path`` (a temporary): a hard link, or where
+    the filesystem has none, a copy."""
+    kept = temp_path(path)
+    try:
+        os.link(path, kept, follow_symlinks=False)
+    except OSError:
+        copy_file_atomic(path, kept, fsync=fsync)
+    return kept
+
+
+def _roll_back(files: list[OutputFile], renamed: list[str], kept: dict[str, str],
+               index: str) -> None:  # fmt: skip
+    """Undo a failed ``commit``: the new files go, the earlier export comes back (a kept
+    file that cannot be put back stays under its temporary name, never deleted)."""
+    for f in files:
+        with contextlib.suppress(OSError):
+            os.remove(f.temp)
+    for path in renamed:
+        if path not in kept:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    for path, earlier in kept.items():
+        with contextlib.suppress(OSError):
+            if path in renamed or path == index:
+                os.replace(earlier, path)
+            else:  # never replaced: the kept link is not needed
+                os.remove(earlier)
 
 
 def _earlier_export(dest: Destination) -> set[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from ..plan import Transform
 from ..rules import Rule
@@ -120,17 +121,36 @@ class Preset:
     rules: tuple[Rule, ...]
     layout: str
     description: str
+    family: str = ""
+    dropped: str = ""
+    covers_all: bool = False  # every tensor must be named by a rule: no fallback names
+
+    def describe(self) -> dict[str, Any]:
+        """This preset as a row of ``legacy-ckpt presets --json`` (the keys of
+        ``converters.presets.Preset.describe``; it has no options)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "target": f"safetensors ({self.layout} layout)",
+            "summary": self.description,
+            "input": "none (weights only)",
+            "options": [],
+            "dropped": self.dropped,
+            "equivalence": "",
+        }
 
 
 def _bert_hf_rules() -> tuple[Rule, ...]:
     """google-research/bert names (``modeling.py``, ``run_pretraining.py``,
     ``run_classifier.py``) -> Hugging Face ``BertModel``/``BertForPreTraining``
-    state-dict keys. Kernels become ``[out, in]``; ``output_weights`` already are."""
-    layer = r"^bert/encoder/layer_(\d+)/"
+    state-dict keys. Kernels become ``[out, in]``; ``output_weights`` already are.
+    Names may sit under TF-Hub's ``module/`` scope (``module/bert/...``)."""
+    root = r"^(?:module/)?"
+    layer = root + r"bert/encoder/layer_(\d+)/"
     to_layer = r"bert.encoder.layer.\1."
     t = (1, 0)
     rules: list[tuple[str, str, tuple[int, ...] | None]] = [
-        (r"^bert/embeddings/(word|position|token_type)_embeddings$",
+        (root + r"bert/embeddings/(word|position|token_type)_embeddings$",
          r"bert.embeddings.\1_embeddings.weight", None),
         (layer + r"attention/self/(query|key|value)/kernel$",
          to_layer + r"attention.self.\2.weight", t),
@@ -141,29 +161,29 @@ def _bert_hf_rules() -> tuple[Rule, ...]:
         layer + "attention/output/dense/": to_layer + "attention.output.dense.",
         layer + "intermediate/dense/": to_layer + "intermediate.dense.",
         layer + "output/dense/": to_layer + "output.dense.",
-        "^bert/pooler/dense/": "bert.pooler.dense.",
-        "^cls/predictions/transform/dense/": "cls.predictions.transform.dense.",
+        root + "bert/pooler/dense/": "bert.pooler.dense.",
+        root + "cls/predictions/transform/dense/": "cls.predictions.transform.dense.",
     }
     for src, dst in dense.items():
         rules += [(src + "kernel$", dst + "weight", t), (src + "bias$", dst + "bias", None)]
     norms = {
-        "^bert/embeddings/LayerNorm/": "bert.embeddings.LayerNorm.",
+        root + "bert/embeddings/LayerNorm/": "bert.embeddings.LayerNorm.",
         layer + "attention/output/LayerNorm/": to_layer + "attention.output.LayerNorm.",
         layer + "output/LayerNorm/": to_layer + "output.LayerNorm.",
-        "^cls/predictions/transform/LayerNorm/": "cls.predictions.transform.LayerNorm.",
+        root + "cls/predictions/transform/LayerNorm/": "cls.predictions.transform.LayerNorm.",
     }
     for src, dst in norms.items():
         rules += [(src + "gamma$", dst + "weight", None), (src + "beta$", dst + "bias", None)]
     rules += [
-        (r"^cls/predictions/output_bias$", "cls.predictions.bias", None),
-        (r"^cls/seq_relationship/output_weights$", "cls.seq_relationship.weight", None),
-        (r"^cls/seq_relationship/output_bias$", "cls.seq_relationship.bias", None),
-        (r"^output_weights$", "classifier.weight", None),  # run_classifier: [labels, hidden]
-        (r"^output_bias$", "classifier.bias", None),
+        (root + r"cls/predictions/output_bias$", "cls.predictions.bias", None),
+        (root + r"cls/seq_relationship/output_weights$", "cls.seq_relationship.weight", None),
+        (root + r"cls/seq_relationship/output_bias$", "cls.seq_relationship.bias", None),
+        (root + r"output_weights$", "classifier.weight", None),  # run_classifier: [labels, hidden]
+        (root + r"output_bias$", "classifier.bias", None),
     ]
     out = [Rule(match, to, transpose=tr, name=f"bert-hf: {match}") for match, to, tr in rules]
     out.append(Rule(r"/adam_[mv]$", drop=True, name="bert-hf: optimizer slot (adam_m/adam_v)"))
-    out.append(Rule(r"^global_step$", drop=True, name="bert-hf: training step counter"))
+    out.append(Rule(root + r"global_step$", drop=True, name="bert-hf: training step counter"))
     return tuple(out)
 
 
@@ -173,6 +193,9 @@ PRESETS: dict[str, Preset] = {
         _bert_hf_rules(),
         "torch",
         "original google-research BERT -> Hugging Face BertModel / BertForPreTraining keys",
+        "bert",
+        "optimizer slots (adam_m/adam_v), global_step",
+        covers_all=True,
     ),
 }
 

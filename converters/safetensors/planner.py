@@ -146,10 +146,11 @@ def _tf1_sources(keys: list[str]) -> list[_Source]:
 
 def plan_safetensors(
     entries: Mapping[str, tuple[int, tuple[int, ...]]], options: SafetensorsOptions,
-    object_graph: object | None = None,
+    object_graph: object | None = None, where: str = "the checkpoint",
 ) -> SafetensorsPlan:  # fmt: skip
     """The export of a checkpoint whose tensors are ``entries`` (key -> (TF dtype
-    enum, shape)); ``object_graph`` is a TF2 checkpoint's ``TrackableObjectGraph``."""
+    enum, shape)); ``object_graph`` is a TF2 checkpoint's ``TrackableObjectGraph``;
+    ``where`` names the checkpoint in errors."""
     if options.optimizer not in OPTIMIZER_MODES:
         raise ValueError(f"optimizer must be one of {OPTIMIZER_MODES}, got {options.optimizer!r}")
     preset = preset_named(options.preset) if options.preset else None
@@ -170,6 +171,9 @@ def plan_safetensors(
                         separable)  # fmt: skip
         if tensor is not None:
             placed[source.key] = tensor
+    if preset is not None and preset.covers_all:
+        unruled = [t for t in placed.values() if t.rule is None and t.how != "optimizer-slot"]
+        _check_covered(preset.name, unruled, where)
     tensors = _add_counters(list(placed.values()), layout)
     _check_names(tensors)
     if options.strict and plan.unsupported:
@@ -223,6 +227,19 @@ def _place(
         return None
     return PlannedTensor(source.key, name, code, out_shape, transform, how,
                          rule.label if rule else None)  # fmt: skip
+
+
+def _check_covered(preset: str, unruled: list[PlannedTensor], where: str) -> None:
+    """A preset that names every tensor (``bert-hf``) refuses tensors none of its rules
+    (nor the user's) name: the fallback name would be one the target ignores."""
+    if not unruled:
+        return
+    listing = ", ".join(f"{t.src!r} (would be {t.name!r})" for t in unruled[:5])
+    more = f" and {len(unruled) - 5} more" if len(unruled) > 5 else ""
+    raise CheckpointError(
+        f"{where}: preset {preset} has no rule for {len(unruled)} tensor(s): {listing}{more}; "
+        "the target would ignore them. Rename them with --rules, or drop them with a drop rule"
+    )
 
 
 def _add_counters(tensors: list[PlannedTensor], layout: str) -> list[PlannedTensor]:

@@ -98,7 +98,7 @@ class TensorStreamer:
 
     # -- copy ----------------------------------------------------------------------------
     def _copy(self, out: OutputFile, tensor: PlannedTensor, entry: BundleEntry) -> None:
-        path = self.bundle.locate(entry)  # type: ignore[union-attr]  # bounds checked
+        path = self._bounded(entry)
         source = self._source(entry.shard_id, path)
         start = out.position
         out.file.flush()
@@ -112,6 +112,13 @@ class TensorStreamer:
         self._check(out, start, entry.size, unmask_crc(entry.crc32c),
                     f"{path}: checksum mismatch for tensor {name}")  # fmt: skip
 
+    def _bounded(self, entry: BundleEntry) -> str:
+        """The local shard file holding ``entry``, after the reader checked that it exists,
+        is a regular file and is long enough (its errors name the shard and the tensor)."""
+        assert self.bundle is not None  # the callers checked: only bundle entries get here
+        self.bundle.open_data(entry)
+        return self.bundle.data_file(entry.shard_id)
+
     def _source(self, shard: int, path: str) -> BinaryIO:
         f = self._sources.get(shard)
         if f is None:
@@ -123,7 +130,7 @@ class TensorStreamer:
 
     # -- transform over a map of the source --------------------------------------------
     def _transform_mapped(self, out: OutputFile, tensor: PlannedTensor, entry: BundleEntry) -> None:
-        path = self.bundle.locate(entry)  # type: ignore[union-attr]
+        path = self._bounded(entry)
         src_dtype = self.reader.dtype(entry.key).numpy
         out_dtype = dtype_named(tensor.transform.cast).numpy if tensor.transform.cast else src_dtype
         if entry.size <= BLOCK_BYTES:  # one read into a reused buffer: no page faults

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CheckpointNotFoundError, TensorNotFoundError
+from ..errors import CheckpointNotFoundError, CorruptCheckpointError, TensorNotFoundError
 from .dtypes import DType
 from .naming import OBJECT_GRAPH_KEY, checkpoint_prefix_of, index_path, is_temp
 from .reader import BundleReader
@@ -179,13 +179,33 @@ class CheckpointReader:
         return self.has_tensor(OBJECT_GRAPH_KEY)
 
     def object_graph(self) -> object | None:
-        """The parsed ``TrackableObjectGraph`` of a TF2 checkpoint, else None."""
+        """The parsed ``TrackableObjectGraph`` of a TF2 checkpoint, else None.
+
+        Raises:
+            CorruptCheckpointError: the entry is not one string, or its bytes are not a
+                ``TrackableObjectGraph`` (the message names the checkpoint and the key).
+        """
         if not self.is_object_based:
             return None
+        from google.protobuf.message import DecodeError
+
         from .protos import TrackableObjectGraph
 
+        dtype, shape = self.dtype(OBJECT_GRAPH_KEY), self.shape(OBJECT_GRAPH_KEY)
+        if dtype is not DType.STRING or shape not in ((), (1,)):
+            raise CorruptCheckpointError(
+                f"{self.prefix}: {OBJECT_GRAPH_KEY} must be one string, found "
+                f"{dtype.name.lower()} of shape {list(shape)}"
+            )
+        data = bytes(self.get_tensor(OBJECT_GRAPH_KEY).reshape(-1)[0])
         graph: object = TrackableObjectGraph()
-        graph.ParseFromString(bytes(self.get_tensor(OBJECT_GRAPH_KEY).item()))  # type: ignore[attr-defined]
+        try:
+            graph.ParseFromString(data)  # type: ignore[attr-defined]
+        except (DecodeError, RuntimeError, ValueError) as exc:  # the C++ parser: the others
+            raise CorruptCheckpointError(
+                f"{self.prefix}: {OBJECT_GRAPH_KEY} is not a TrackableObjectGraph "
+                f"({len(data)} bytes): {exc}"
+            ) from None
         return graph
 
     def close(self) -> None:
