@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ..bundle import load_checkpoint
-from ..errors import CheckpointNotFoundError
 from .builder import (
     BuildOptions,
     SaveGroup,
@@ -33,6 +31,7 @@ from .builder import (
 )
 from .checks import contents_of, plan_restore
 from .naming import as_str
+from .restoring import open_checkpoint
 from .specs import RestoreSpec, full_shape
 from .tf_types import Saveable, SaverDef, SaveSpec, SaveThunk, Tensor, VarList
 
@@ -81,13 +80,7 @@ def restore(var_list: VarList, save_path: str, options: BuildOptions) -> None:
     the check fails: ``RestoreMismatchError``, also stock's ``tf.errors`` class)."""
     saveables = to_saveables(var_list)
     specs = specs_of(saveables, options.reshape)
-    try:
-        reader = load_checkpoint(save_path)
-    except CheckpointNotFoundError as e:
-        raise CheckpointNotFoundError(
-            f"The passed save_path is not a valid checkpoint: {save_path} ({e})"
-        ) from None
-    with reader:
+    with open_checkpoint(save_path) as reader:
         prefix = reader.prefix if reader.format_version == 2 else save_path
         feeds = plan_restore(specs, contents_of(reader, prefix, (s.key for s in specs)))
     keys = feeds.get(EAGER_NAMES, [s.key for s in specs])

@@ -46,13 +46,7 @@ class GraphRestorer:
                 return
             except tf.errors.OpError as error:  # e.g. corrupt data: the full path says which
                 ran = error
-        try:
-            reader = load_checkpoint(save_path)
-        except CheckpointNotFoundError as e:
-            raise CheckpointNotFoundError(
-                f"The passed save_path is not a valid checkpoint: {save_path} ({e})"
-            ) from None
-        with reader:
+        with open_checkpoint(save_path) as reader:
             prefix = reader.prefix if reader.format_version == 2 else save_path
             if os.path.exists(digest_path(prefix)):
                 verify_digest(prefix)  # catches a tampered .meta, which has no crc
@@ -95,3 +89,14 @@ def _keys_array(keys: list[str] | str) -> np.ndarray:
     if isinstance(keys, str):
         return np.array(keys.encode("utf-8"), dtype=object)
     return np.array([k.encode("utf-8") for k in keys], dtype=object)
+
+
+def open_checkpoint(save_path: str) -> Any:
+    """The reader of ``save_path`` for a restore; none there is stock's message (and a
+    ``CheckpointNotFoundError``, also a ``FileNotFoundError``)."""
+    try:
+        return load_checkpoint(save_path)
+    except CheckpointNotFoundError as e:
+        raise CheckpointNotFoundError(
+            f"The passed save_path is not a valid checkpoint: {save_path} ({e})"
+        ) from None
