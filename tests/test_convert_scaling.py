@@ -2,7 +2,8 @@
 
 Each planner runs at 2.5k and 10k variables, i.e. 7.5k and 30k tensors with
 their Adam slots (best of three in CPU time, GC off, to damp a loaded machine); 4x the
-input must cost about 4x the time — the test allows 8x. The quadratic
+input must cost about 4x the time — the test allows 10x (8.2x was seen once beside a
+busy suite). The quadratic
 ``tf2_to_tf1`` took 16x and more. Absolute figures for 100k
 variables: ``python -m bench.bench_planners`` (BENCHMARKS.md).
 """
@@ -22,7 +23,7 @@ from tests.helpers.planner_cases import alignment_inputs, tf1_shapes, tf2_graph_
 
 pytestmark = pytest.mark.slow
 SMALL, LARGE = 2_500, 10_000  # variables (x3 tensors each with their Adam slots)
-MAX_RATIO = 8.0
+MAX_RATIO = 10.0  # linear: ~4x quiet, up to ~8x beside a busy suite; quadratic: 16x+
 
 
 def _best(run: Callable[[], object], repeats: int = 3) -> float:

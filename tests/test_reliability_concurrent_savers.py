@@ -164,7 +164,7 @@ def test_a_state_file_write_in_progress_survives_another_threads_save(tmp_path, 
 # -- real Savers: threads and processes ----------------------------------------------------
 
 SAVER_LOOP = textwrap.dedent("""
-    import os, sys
+    import os, sys, time
     sys.path.insert(0, sys.argv[4])
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     import tensorflow as tf
@@ -172,12 +172,16 @@ SAVER_LOOP = textwrap.dedent("""
     v1 = tf.compat.v1
     directory, name, saves = sys.argv[1], sys.argv[2], int(sys.argv[3])
     latest = sys.argv[5] if sys.argv[5] != "-" else None
+    barrier, writers = sys.argv[6], int(sys.argv[7])
     failures = 0
     with tf.Graph().as_default() as g:
         v1.get_variable("w", [64])
         saver = Saver(max_to_keep=3, fsync=False)
         with v1.Session(graph=g) as sess:
             sess.run(v1.global_variables_initializer())
+            open(os.path.join(barrier, name), "w").close()  # all start together: a writer
+            while len(os.listdir(barrier)) < writers:  # that starts after the others ended
+                time.sleep(0.01)  # is their restart, and adopts (and prunes) their list
             for step in range(saves):
                 try:
                     saver.save(sess, os.path.join(directory, name), global_step=step,
@@ -191,9 +195,11 @@ SAVER_LOOP = textwrap.dedent("""
 
 def _run_savers(tmp_path: Path, latest: list[str | None], saves: int) -> list[int]:
     procs = []
+    barrier = tmp_path.parent / f"{tmp_path.name}-barrier"
+    barrier.mkdir()
     for i, name in enumerate(latest):
         cmd = [sys.executable, "-c", SAVER_LOOP, str(tmp_path), f"p{i}", str(saves), str(ROOT),
-               name or "-"]  # fmt: skip
+               name or "-", str(barrier), str(len(latest))]  # fmt: skip
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
     return [int(p.communicate(timeout=600)[0].split()[-1]) for p in procs]
 
