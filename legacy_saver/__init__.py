@@ -1,24 +1,16 @@
 """legacy-saver: TensorFlow 1.x checkpoints and meta graphs on TensorFlow 2.
 
-Importing this package does not import TensorFlow. The checkpoint reader and
-writer (``legacy_saver.bundle``) and the state-file functions never need it;
-the graph-mode parts (``Saver``, ``import_meta_graph``, ...) import it the
-first time you touch them.
+Importing this package does not import TensorFlow, nor numpy or protobuf: names load on
+first use. The checkpoint reader and writer (``legacy_saver.bundle``) and the state-file
+functions never need TensorFlow; the graph-mode parts (``Saver``, ``import_meta_graph``,
+...) import it the first time you touch them.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .bundle import (
-    BundleReader,
-    BundleWriter,
-    CheckpointReader,
-    DType,
-    list_variables,
-    load_checkpoint,
-)
 from .errors import (
     CheckpointError,
     CheckpointExistsError,
@@ -32,10 +24,25 @@ from .errors import (
     UnsupportedFeatureError,
 )
 
+if TYPE_CHECKING:  # for type checkers; at run time these load on first use (_LAZY)
+    from .bundle import BundleReader as BundleReader
+    from .bundle import BundleWriter as BundleWriter
+    from .bundle import CheckpointReader as CheckpointReader
+    from .bundle import DType as DType
+    from .bundle import list_variables as list_variables
+    from .bundle import load_checkpoint as load_checkpoint
+
 __version__ = "0.1.0"
 
-# name -> module that defines it, imported on first use (the graph parts pull in TensorFlow).
+# name -> module that defines it, imported on first use: the format layer pulls in numpy and
+# protobuf (most of a bare import's time), the graph parts TensorFlow.
 _LAZY = {
+    "BundleReader": "bundle",
+    "BundleWriter": "bundle",
+    "CheckpointReader": "bundle",
+    "DType": "bundle",
+    "list_variables": "bundle",
+    "load_checkpoint": "bundle",
     "latest_checkpoint": "state",
     "get_checkpoint_state": "state",
     "update_checkpoint_state": "state",
@@ -56,12 +63,6 @@ _LAZY = {
 }
 
 __all__ = [
-    "BundleReader",
-    "BundleWriter",
-    "CheckpointReader",
-    "DType",
-    "list_variables",
-    "load_checkpoint",
     "CheckpointError",
     "CheckpointExistsError",
     "CheckpointNotFoundError",

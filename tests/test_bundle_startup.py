@@ -34,6 +34,21 @@ def test_import_legacy_saver_loads_none_of_the_heavy_modules() -> None:
     assert _loaded_after("import legacy_saver, legacy_saver.bundle") == []
 
 
+def test_a_bare_import_loads_not_even_numpy_and_the_names_still_work() -> None:
+    """``import legacy_saver`` alone (a CLI's or a library's top-level import) costs the
+    interpreter almost nothing: numpy and protobuf load with the first name used."""
+    probe = (
+        "import json, sys, legacy_saver\n"
+        "before = sorted(m for m in ('numpy', 'google.protobuf') if m in sys.modules)\n"
+        "names = [n for n in legacy_saver.__all__ if getattr(legacy_saver, n) is None]\n"
+        "print(json.dumps([before, names, 'numpy' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=ROOT, check=True, timeout=300)  # fmt: skip
+    before, missing, numpy_later = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before == [] and missing == [] and numpy_later
+
+
 def test_inspect_and_reading_float32_load_no_ml_dtypes(tmp_path: Path) -> None:
     import ml_dtypes
 

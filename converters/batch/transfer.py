@@ -15,7 +15,14 @@ from typing import Any
 
 from legacy_saver.bundle.fileio import fsync_dir
 from legacy_saver.bundle.files import files_of
-from legacy_saver.bundle.naming import TF_TEMP_MARKER, is_url, local_path, parse_temp, temp_path
+from legacy_saver.bundle.naming import (
+    TF_TEMP_MARKER,
+    checkpoint_prefix_of,
+    is_url,
+    local_path,
+    parse_temp,
+    temp_path,
+)
 
 from .walk import open_regular
 
@@ -33,7 +40,9 @@ def fs_for(path: str) -> tuple[Any, str]:
 
 def remove_stale_temps(prefix: str) -> list[str]:
     """Delete temporary files a killed writer left beside ``prefix`` (exact names only:
-    ``naming.parse_temp`` of the prefix's own basename, or TensorFlow's ``.tempstate``)."""
+    ``naming.parse_temp`` of the prefix's own basename or of one of its files, ``P.index``,
+    ``P.meta``, ``P.plan.json``..., or TensorFlow's ``.tempstate``). Only under the batch's
+    destination lock: no other writer of ours can be writing there."""
     directory, base = os.path.split(prefix)
     try:
         names = os.listdir(directory or ".")
@@ -42,7 +51,7 @@ def remove_stale_temps(prefix: str) -> list[str]:
     removed = []
     for name in names:
         parsed = parse_temp(name)
-        ours = parsed is not None and parsed.base == base
+        ours = parsed is not None and base in (parsed.base, checkpoint_prefix_of(parsed.base))
         tf_temp = name.startswith(base + ".") and TF_TEMP_MARKER in name
         if ours or tf_temp:
             path = os.path.join(directory, name)
