@@ -9,7 +9,7 @@ loads until the new one is complete, and readers never see a mix.
 * the deterministic races behind it: a reader holding an old index across two
   publishes, TensorFlow-style lazy data opens across one.
 
-Long run: ``RELIABILITY_RESAVES=2000 .venv/bin/pytest -s -k polling
+Long run: ``RELIABILITY_RESAVES=2000 python -m pytest -s -k polling
 tests/test_reliability_resave.py`` (figures in RELIABILITY.md, section 9).
 """
 
