@@ -77,7 +77,13 @@ __all__ = [
 ]
 
 
+_SUBMODULES = frozenset({"bundle", "state", "digest", "errors", "saver", "graph", "metagraph",
+                         "safe_regex"})  # fmt: skip
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # ``import legacy_saver; legacy_saver.bundle.X`` works as before
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'legacy_saver' has no attribute {name!r}")

@@ -41,6 +41,7 @@ def test_a_bare_import_loads_not_even_numpy_and_the_names_still_work() -> None:
         "import json, sys, legacy_saver\n"
         "before = sorted(m for m in ('numpy', 'google.protobuf') if m in sys.modules)\n"
         "names = [n for n in legacy_saver.__all__ if getattr(legacy_saver, n) is None]\n"
+        "assert legacy_saver.bundle.BundleWriter and legacy_saver.state.read_state\n"
         "print(json.dumps([before, names, 'numpy' in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -88,6 +89,10 @@ def test_pathological_include_exclude_patterns_cannot_hang_the_restore(tf, graph
     report = restore_variables(sess, prefix, exclude=["(a+)+$", "(a|aa)+$"])
     assert time.monotonic() - started < 30  # the old re.search: effectively never returns
     assert report.restored == ((name, name),)
+    report = restore_variables(sess, prefix, exclude=[re.compile("(a+)+$")])  # as re accepted
+    assert report.restored == ((name, name),)
+    with pytest.raises(PatternError, match="flags"):
+        restore_variables(sess, prefix, exclude=[re.compile("A+B", re.IGNORECASE)])
     for bad in ("(?!vgg)fc8", r"(a)\1", "[unclosed"):
         with pytest.raises(PatternError, match=r"exclude pattern .* (linear time|not a valid)"):
             restore_variables(sess, prefix, exclude=[bad])

@@ -71,3 +71,27 @@ def test_batch_crashed_at_every_operation_then_resumed_equals_uninterrupted(tmp_
     assert any(op == "replace" and p.endswith(MANIFEST_NAME) for op, p in ops)
     assert any(op == "replace" and p.endswith(".index") for op, p in ops)
     print(f"\nRESULT batch: {len(ops)} operations, {len(ops) + 1} crash points")
+
+
+def test_stale_temporaries_are_removed_by_exact_name_only(tmp_path):
+    """Only temporaries of exactly this prefix's files go; another checkpoint's in the same
+    directory (``model.best``: a longer name with the same start) stays, and so does every
+    non-temporary file."""
+    names = {
+        ".model.tmp-12-abcdef01.data-00000-of-00001": True,
+        ".model.index.tmp-12-abcdef01": True,
+        "model.index.tempstate123": True,
+        "model.data-00000-of-00001.tempstate9": True,
+        ".model.best.index.tmp-12-abcdef01": False,
+        "model.best.index.tempstate9": False,
+        "model.best.data-00000-of-00001.tempstate7": False,
+        "model.index": False,
+        "model.data-00000-of-00001": False,
+        "model*.index.tempstate1": False,
+        "other.index.tempstate1": False,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    removed = transfer.remove_stale_temps(str(tmp_path / "model"))
+    assert sorted(os.path.basename(p) for p in removed) == sorted(n for n, g in names.items() if g)
+    assert sorted(os.listdir(tmp_path)) == sorted(n for n, g in names.items() if not g)

@@ -180,8 +180,11 @@ SAVER_LOOP = textwrap.dedent("""
         with v1.Session(graph=g) as sess:
             sess.run(v1.global_variables_initializer())
             open(os.path.join(barrier, name), "w").close()  # all start together: a writer
-            while len(os.listdir(barrier)) < writers:  # that starts after the others ended
-                time.sleep(0.01)  # is their restart, and adopts (and prunes) their list
+            deadline = time.monotonic() + 300  # a writer that starts after the others ended
+            while len(os.listdir(barrier)) < writers:  # is their restart: it adopts (and
+                if time.monotonic() > deadline:  # prunes) their list
+                    sys.exit("the other writers never started")
+                time.sleep(0.01)
             for step in range(saves):
                 try:
                     saver.save(sess, os.path.join(directory, name), global_step=step,
@@ -201,7 +204,11 @@ def _run_savers(tmp_path: Path, latest: list[str | None], saves: int) -> list[in
         cmd = [sys.executable, "-c", SAVER_LOOP, str(tmp_path), f"p{i}", str(saves), str(ROOT),
                name or "-", str(barrier), str(len(latest))]  # fmt: skip
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
-    return [int(p.communicate(timeout=600)[0].split()[-1]) for p in procs]
+    try:
+        return [int(p.communicate(timeout=600)[0].split()[-1]) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
 
 
 @pytest.fixture(scope="module")

@@ -217,6 +217,33 @@ def test_a_reader_goes_on_after_waiting_for_a_stuck_publish(tmp_path, monkeypatc
         assert 0.2 <= time.monotonic() - started < 10
 
 
+def test_a_child_forked_during_a_read_does_not_keep_the_directory_locked(tmp_path):
+    """A flock belongs to the open file description, which fork shares: a child forked while
+    a reader held the shared lock kept it until it exited (a DataLoader worker: hours), and
+    every publish into the directory waited that long (found by review)."""
+    import fcntl
+
+    from legacy_saver.bundle import fileio
+
+    ready_r, ready_w = os.pipe()
+    with fileio.directory_lock(str(tmp_path), shared=True):
+        pid = os.fork()
+        if pid == 0:  # the child lives on for a while, as a worker would
+            os.write(ready_w, b"!")  # the fork hooks have run by now
+            time.sleep(5)
+            os._exit(0)
+    assert os.read(ready_r, 1) == b"!"
+    try:
+        fd = os.open(str(tmp_path), os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if inherited
+        finally:
+            os.close(fd)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+
+
 def test_lazy_reader_finds_the_old_data_after_one_publish(tmp_path):
     """What TensorFlow's reader does (data opened at the first read): one publish later,
     the data of the index it read is still there."""

@@ -106,3 +106,41 @@ def test_async_save_debug_info_exports_the_sessions_graph(tmp_path):
             info.ParseFromString(f.read())
         assert "v" in set(info.traces) | {k.split("@")[0] for k in info.name_to_trace_id}
     assert counts[True] == counts[False] > 0
+
+
+SYNC_AND_ASYNC_ONE_STATE_FILE = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+from legacy_saver.saver import Saver
+v1 = tf.compat.v1
+v1.disable_eager_execution()
+work = sys.argv[1]
+with tf.Graph().as_default():
+    a = v1.get_variable("a", [256, 256], initializer=v1.zeros_initializer())
+    b = v1.get_variable("b", [256, 256], initializer=v1.zeros_initializer())
+    sync, background = Saver([a]), Saver([b], async_save=True)
+    with v1.Session() as sess:
+        sess.run(v1.global_variables_initializer())
+        for step in range(6):
+            background.save(sess, os.path.join(work, "b"), global_step=step)
+            sync.save(sess, os.path.join(work, "a"), global_step=step)  # same state file
+        done = background.wait(timeout=30)
+        print("done" if done else "deadlocked", flush=True)
+        os._exit(0)
+"""
+
+
+@pytest.mark.tf
+def test_a_sync_and_an_async_saver_sharing_a_state_file_do_not_deadlock(tmp_path):
+    """The sync Saver read the state file while holding its lock, and that read waited for
+    the async Saver's commit, which waited for the lock: deadlock (found by review)."""
+    pytest.importorskip("tensorflow")
+    done = subprocess.run(
+        [sys.executable, "-c", SYNC_AND_ASYNC_ONE_STATE_FILE, str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1:] == ["done"], done.stdout + done.stderr[-2000:]
+    listed = (tmp_path / "checkpoint").read_text()
+    assert "a-5" in listed and "b-5" in listed

@@ -52,7 +52,8 @@ def remove_stale_temps(prefix: str) -> list[str]:
     for name in names:
         parsed = parse_temp(name)
         ours = parsed is not None and base in (parsed.base, checkpoint_prefix_of(parsed.base))
-        tf_temp = name.startswith(base + ".") and TF_TEMP_MARKER in name
+        head = name.split(TF_TEMP_MARKER, 1)[0] if TF_TEMP_MARKER in name else None
+        tf_temp = head is not None and checkpoint_prefix_of(head) == base  # P.index.tempstate*
         if ours or tf_temp:
             path = os.path.join(directory, name)
             if os.path.isfile(path):

@@ -183,11 +183,34 @@ def directory_lock(
     except OSError:
         yield
         return
+    with _HELD_LOCK:
+        _HELD.add(fd)
     try:
         _flock(fcntl, fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, timeout_s)
         yield
     finally:
+        with _HELD_LOCK:
+            _HELD.discard(fd)
         os.close(fd)  # releases the lock
+
+
+# A flock belongs to the open file description, which a fork shares: a child forked while
+# a thread holds a directory lock would hold it until the child exits (a DataLoader worker:
+# for hours), blocking every publish into that directory. The child closes its copies at
+# once; the parent's lock is unaffected.
+_HELD: set[int] = set()
+_HELD_LOCK = threading.Lock()
+
+
+def _close_inherited_locks() -> None:
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 def _flock(fcntl: Any, fd: int, kind: int, timeout_s: float | None) -> bool:

@@ -43,12 +43,15 @@ def unregister(directory: str, waiter: Callable[[], None]) -> None:
 
 @contextlib.contextmanager
 def writing() -> Iterator[None]:
-    """Marks the current thread as a background writer for the duration."""
+    """Marks the current thread as a writer for the duration (nests): a background write's
+    thread, or one holding a state file's lock, whose reads must not wait for a write that
+    itself waits for that lock."""
+    before = getattr(_THREAD, "writing", False)
     _THREAD.writing = True
     try:
         yield
     finally:
-        _THREAD.writing = False
+        _THREAD.writing = before
 
 
 def wait_for(directory: str) -> None:

@@ -118,6 +118,8 @@ def retire_previous(
         if published is None or time.time() - published < min_age_s:
             return []
     live = live_shard_count(storage, prefix)
+    if live is None and storage.exists(index_path(prefix)):
+        return []  # an index there we cannot read now (EIO, EACCES): its data may be live
     removed = []
     for count, paths in data_generations(storage, prefix).items():
         if count not in (live, keep):
@@ -137,10 +139,9 @@ def free_count(wanted: int, taken: set[int]) -> int:
 
 def plan_count(storage: Storage, prefix: str, num_shards: int) -> int:
     """For writers whose files cannot be renamed (fsspec): the count the new data files
-    are named with, chosen now, free of every data file of ``prefix`` on storage (the
-    writer's own count when there is no live ``.index``, as ``publish_bundle``)."""
-    if live_shard_count(storage, prefix) is None:
-        return num_shards
+    are named with, chosen now, free of every data file of ``prefix`` on storage (data
+    objects are visible at once there: another writer's, even one that will not publish,
+    must never be overwritten or deleted by this one)."""
     return free_count(num_shards, set(data_generations(storage, prefix)))
 
 
@@ -157,10 +158,10 @@ def publish_bundle(
     published: list[str] = []
     with storage.lock(directory):
         on_disk = set(data_generations(storage, prefix))
-        live = live_shard_count(storage, prefix)
+        no_index = not storage.exists(index_path(prefix))
         retire_previous(storage, prefix, keep=count)
-        if count is None and live is None:  # no checkpoint there: what data files were
-            count = len(data)  # there were a crashed write's, unread; the writer's own count
+        if count is None and no_index:  # no checkpoint there: what data files were there
+            count = len(data)  # were a crashed write's, read by no one; the writer's own count
         elif count is None:  # free of every count on disk a moment ago: a reader still
             count = free_count(len(data), on_disk)  # holding the retired index gets "missing"
         pending: list[Staged] = list(data)

@@ -39,7 +39,7 @@ MAX_SHARDS = 1_000_000
 READ_CHUNK_BYTES = 64 << 20  # read big tensors in pieces so one read() never copies 2 GB
 EAGER_OPEN_MAX_SHARDS = 64  # open the shards with the index up to this many (fds are finite)
 OPEN_ATTEMPTS = 3  # re-read the index this often if it keeps being replaced while opening
-LOCK_WAIT_S = 2.0  # wait this long for a publish into the directory to finish, then go on
+LOCK_WAIT_S = 0.25  # wait this long for a publish into the directory, then open unlocked
 
 
 def _decode_key(key: bytes) -> str:

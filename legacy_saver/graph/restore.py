@@ -21,6 +21,7 @@ no op to the graph.
 from __future__ import annotations
 
 import os
+import re
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,8 +69,8 @@ def restore_variables(
     checkpoint: str | os.PathLike[str],
     *,
     assignment_map: Mapping[str, Any] | None = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
+    include: Sequence[str | re.Pattern[str]] | None = None,
+    exclude: Sequence[str | re.Pattern[str]] | None = None,
     var_list: Sequence[Any] | None = None,
 ) -> RestoreReport:
     """Assign checkpoint values to the selected variables of ``session.graph``.
@@ -129,7 +130,9 @@ def _label(var: Any) -> str:
     return name
 
 
-def _patterns(patterns: Sequence[str] | None, what: str) -> list[SafeRegex] | None:
+def _patterns(
+    patterns: Sequence[str | re.Pattern[str]] | None, what: str
+) -> list[SafeRegex] | None:
     """``patterns`` compiled for RE2 (linear time: a pattern such as ``(a+)+$`` cannot hang
     the restore); a bad one is a ``PatternError`` naming it."""
     if patterns is None:
@@ -138,6 +141,11 @@ def _patterns(patterns: Sequence[str] | None, what: str) -> list[SafeRegex] | No
         patterns = [patterns]
     compiled = []
     for pattern in patterns:
+        if isinstance(pattern, re.Pattern):  # re.compile(...) was accepted before RE2
+            if pattern.flags & ~re.UNICODE:
+                raise PatternError(f"restore_variables: {what} pattern {pattern.pattern!r} "
+                                   "has re flags RE2 cannot honour; write them inline")  # fmt: skip
+            pattern = pattern.pattern
         try:
             compiled.append(SafeRegex(pattern))
         except PatternError as exc:

@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 
-from ..bundle import files, state, temps
+from ..bundle import files, pending, state, temps
 from ..bundle.naming import is_url, state_lock_path, state_path
 from ..errors import StateFileError
 from . import retention
@@ -145,7 +145,8 @@ class Ledger:
         directory = save_dir or "."
         lock = state_lock_path(directory, latest_filename)
         with contextlib.nullcontext() if is_url(directory) else temps.locked(lock):
-            stored = _read(directory, latest_filename)
+            with pending.writing():  # holding the lock: an async write of this process waits
+                stored = _read(directory, latest_filename)  # for it, so we must not wait back
             self.adopt(save_dir, latest_filename, stored)
             others = [r for r in self.records if not _same(r.path, path)]
             if not self.explicit:  # gone (another writer's retention): no longer listed
