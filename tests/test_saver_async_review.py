@@ -36,16 +36,22 @@ with tf.Graph().as_default():
 """
 
 
+def _assert_done(script: str, tmp_path) -> None:
+    """Run ``script`` in a child; it prints "done" unless its savers deadlocked (a child
+    stuck for good is killed by the timeout, and that fails too)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1:] == ["done"], done.stdout + done.stderr[-2000:]
+
+
 @pytest.mark.tf
 def test_two_async_savers_sharing_a_directory_do_not_deadlock(tmp_path):
     """Each background thread's state-file read (ledger.adopt) joins the other thread: deadlock."""
     pytest.importorskip("tensorflow")
-    done = subprocess.run(
-        [sys.executable, "-c", TWO_SAVERS_ONE_DIRECTORY, str(tmp_path)],
-        capture_output=True, text=True, cwd=ROOT, timeout=180,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )  # fmt: skip
-    assert done.stdout.strip().splitlines()[-1:] == ["done"], done.stdout + done.stderr[-2000:]
+    _assert_done(TWO_SAVERS_ONE_DIRECTORY, tmp_path)
 
 
 @pytest.mark.tf
@@ -136,11 +142,6 @@ def test_a_sync_and_an_async_saver_sharing_a_state_file_do_not_deadlock(tmp_path
     """The sync Saver read the state file while holding its lock, and that read waited for
     the async Saver's commit, which waited for the lock: deadlock (found by review)."""
     pytest.importorskip("tensorflow")
-    done = subprocess.run(
-        [sys.executable, "-c", SYNC_AND_ASYNC_ONE_STATE_FILE, str(tmp_path)],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )  # fmt: skip
-    assert done.stdout.strip().splitlines()[-1:] == ["done"], done.stdout + done.stderr[-2000:]
+    _assert_done(SYNC_AND_ASYNC_ONE_STATE_FILE, tmp_path)
     listed = (tmp_path / "checkpoint").read_text()
     assert "a-5" in listed and "b-5" in listed
