@@ -17,8 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -27,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT / "bench"))
+from timed_child import run_timed  # noqa: E402
+
 CANDIDATES = [OUT / "read_400x1310x1024" / "model.ckpt", OUT / "tf_2g" / "model.ckpt"]
 
 # name: (imports, work). "wall" times both; "work" the second alone (what a batch
@@ -54,18 +55,6 @@ CHILD = {
         "subprocess.run(['cp', SRC + '.data-00000-of-00001', DST + '.data'], check=True)",
     ),
 }
-WRAP = """
-import json, resource, sys, time
-SRC, DST = sys.argv[1], sys.argv[2]
-t0 = time.perf_counter()
-{imports}
-t1 = time.perf_counter()
-{work}
-t2 = time.perf_counter()
-usage = resource.getrusage
-rss = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss)
-print(json.dumps({{"wall": t2 - t0, "work": t2 - t1, "rss_mb": rss / 1024}}))
-"""
 
 
 def source() -> str:
@@ -79,17 +68,8 @@ def source() -> str:
 
 
 def run(name: str, src: str, out_dir: Path) -> dict[str, float]:
-    dst_dir = out_dir / "convert" / name
-    shutil.rmtree(dst_dir, ignore_errors=True)
-    dst_dir.mkdir(parents=True)
-    os.sync()
     imports, work = CHILD[name]
-    code = WRAP.format(imports=imports, work=work)
-    out = subprocess.run([sys.executable, "-c", code, src, str(dst_dir / "ckpt")],
-                         capture_output=True, text=True, check=True, cwd=ROOT)  # fmt: skip
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    shutil.rmtree(dst_dir, ignore_errors=True)
-    return result
+    return run_timed(name, imports, work, src, out_dir / "convert" / name, "ckpt")
 
 
 def main() -> None:

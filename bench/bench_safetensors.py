@@ -31,7 +31,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -42,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT / "bench"))
+from timed_child import run_timed  # noqa: E402
 
 CHILD = {
     "cp": ("import subprocess",
@@ -70,18 +70,6 @@ CHILD = {
         "save_file({k: view(k) for k in r.keys()}, DST, metadata={'format': 'tf'})",
     ),
 }  # fmt: skip
-WRAP = """
-import json, resource, sys, time
-SRC, DST = sys.argv[1], sys.argv[2]
-t0 = time.perf_counter()
-{imports}
-t1 = time.perf_counter()
-{work}
-t2 = time.perf_counter()
-usage = resource.getrusage
-rss = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss)
-print(json.dumps({{"wall": t2 - t0, "work": t2 - t1, "rss_mb": rss / 1024}}))
-"""
 
 
 def small_source(directory: Path) -> str:
@@ -100,20 +88,8 @@ def small_source(directory: Path) -> str:
 
 
 def run(name: str, src: str, out_dir: Path) -> dict[str, float]:
-    dst_dir = out_dir / "safetensors" / name
-    shutil.rmtree(dst_dir, ignore_errors=True)
-    dst_dir.mkdir(parents=True)
-    os.sync()
     imports, work = CHILD[name]
-    code = WRAP.format(imports=imports, work=work)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", code, src, str(dst_dir / "model.safetensors")],
-                          capture_output=True, text=True, cwd=ROOT, env=env)  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    shutil.rmtree(dst_dir, ignore_errors=True)
-    return result
+    return run_timed(name, imports, work, src, out_dir / "safetensors" / name, "model.safetensors")
 
 
 def main() -> None:
