@@ -221,6 +221,19 @@ def fits(
     return Match(preset, True, dict(options or {}))
 
 
+def class_options(source_default: int = 1001) -> tuple[Option, Option]:
+    """The two options every classifier preset has: the target's classes and the head's."""
+    return (
+        Option("classes", 1000, "1000 drops slim's background class; 1001 keeps it", (1000, 1001)),
+        Option(
+            "source_classes",
+            source_default,
+            "classes of the checkpoint's head (read from it)",
+            (1000, 1001),
+        ),
+    )
+
+
 def classes_of(shapes: Shapes, key: str) -> int | None:
     shape = shapes.get(key)
     return int(shape[-1]) if shape else None

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..rules import Pairing, Rule, RuleSet
-from .base import INCEPTION_INPUT, Option, Preset, classes_of, fits
+from .base import INCEPTION_INPUT, Option, Preset, class_options, classes_of, fits
 from .registry import register
 
 SCOPE = "InceptionV3"
@@ -161,15 +161,7 @@ INCEPTION_V3 = register(
         "convolutions paired by creation order",
         input_convention=INCEPTION_INPUT,
         options=(
-            Option(
-                "classes", 1000, "1000 drops slim's background class; 1001 keeps it", (1000, 1001)
-            ),
-            Option(
-                "source_classes",
-                1001,
-                "classes of the checkpoint's head (read from it)",
-                (1000, 1001),
-            ),
+            *class_options(),
             Option(
                 "aux_logits", False, "add slim's auxiliary head as a second output", (True, False)
             ),
@@ -310,15 +302,7 @@ INCEPTION_RESNET_V2 = register(
         "InceptionResNetV2; convolutions paired by creation order",
         input_convention=INCEPTION_INPUT,
         options=(
-            Option(
-                "classes", 1000, "1000 drops slim's background class; 1001 keeps it", (1000, 1001)
-            ),
-            Option(
-                "source_classes",
-                1001,
-                "classes of the checkpoint's head (read from it)",
-                (1000, 1001),
-            ),
+            *class_options(),
             Option(
                 "input_shape",
                 None,

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..rules import Rule, RuleSet
-from .base import INCEPTION_INPUT, Match, Option, Preset, classes_of, fits
+from .base import INCEPTION_INPUT, Match, Option, Preset, class_options, classes_of, fits
 from .registry import register
 from .slim_inception import head_rules
 
@@ -32,10 +32,7 @@ ALPHAS_V1 = (0.25, 0.5, 0.75, 1.0)
 def _options(alphas: tuple[float, ...]) -> tuple[Option, ...]:
     return (
         Option("alpha", 1.0, "width multiplier (read from the checkpoint)", alphas),
-        Option("classes", 1000, "1000 drops slim's background class; 1001 keeps it", (1000, 1001)),
-        Option(
-            "source_classes", 1001, "classes of the checkpoint's head (read from it)", (1000, 1001)
-        ),
+        *class_options(),
         Option(
             "input_shape",
             None,

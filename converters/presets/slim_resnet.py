@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..rules import Rule, RuleSet
-from .base import INCEPTION_INPUT, VGG_RGB_INPUT, Option, Preset, classes_of, fits
+from .base import INCEPTION_INPUT, VGG_RGB_INPUT, Option, Preset, class_options, classes_of, fits
 from .registry import register
 from .resnet_v1_model import UNITS, slim_resnet_v1
 from .slim_inception import head_rules
@@ -42,15 +42,7 @@ def _options(default_classes: int, v2: bool) -> tuple[Option, ...]:
         else ()
     )
     return (
-        Option(
-            "classes", 1000, "1000 drops a background class when the head has 1001", (1000, 1001)
-        ),
-        Option(
-            "source_classes",
-            default_classes,
-            "classes of the checkpoint's head (read)",
-            (1000, 1001),
-        ),
+        *class_options(default_classes),
         Option("input_shape", None, "(H, W, 3); default 224x224", kind=(tuple, type(None))),
         Option(
             "classifier_activation",
