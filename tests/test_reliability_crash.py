@@ -199,8 +199,8 @@ def test_saver_crash_at_every_operation(tf, tmp_path, sharded, monkeypatch):
     assert removes and min(removes) > max(
         i for i, (op, p) in enumerate(ops) if op == "replace" and p.endswith("/checkpoint")
     )
-    # a crash in the middle of deleting model-1 leaves its remaining files behind
-    # (it is already unlisted); RELIABILITY.md reports how many
+    # a crash before deleting model-1 leaves it whole and unlisted; one in the middle, only
+    # the deletion's claimed temporaries (swept) or data files no index names (RELIABILITY.md)
     print(
         f"\nRESULT saver sharded={sharded}: {len(ops)} operations, {len(ops) + 1} crash points, "
         f"all invariants held; unlisted leftovers after the next save: "

@@ -128,15 +128,17 @@ def checkpoint_files(d: str) -> set[str]:
 @pytest.mark.slow
 def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
     from legacy_saver import state
+    from legacy_saver.bundle import files, temps
+    from legacy_saver.bundle.naming import is_temp
     from legacy_saver.saver import ledger, saver
-    from tests.helpers.crash import Crash, Recorder, SaverRig, recording
+    from tests.helpers.crash import Crash, Recorder, SaverRig, recording, step_of
 
     clock = FakeTime(1_000_000.0)
     monkeypatch.setattr(ledger, "time", clock)
     monkeypatch.setattr(saver, "time", clock)
     monkeypatch.setattr(os, "fsync", lambda fd: None)
     rig = SaverRig(tf, sharded=False)
-    stats = {"sequences": 0, "steps": 0}
+    stats = {"sequences": 0, "steps": 0, "crashes": 0}
 
     class SaverMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -161,7 +163,7 @@ def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
         def start(self, max_to_keep: int, hours: float) -> None:
             self.max_to_keep, self.hours = max_to_keep, hours
             self.saver = self._new_saver()
-            self.model = Model(max_to_keep, hours, clock.now)
+            self.model = Model(max_to_keep, hours, clock.now - 1.0)  # as CheckpointManager
 
         @precondition(lambda self: self.saver is not None)
         @rule()
@@ -171,28 +173,38 @@ def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
             self.model.save(os.path.join(self.dir, f"model-{self.step}"), clock.now)
 
         @precondition(lambda self: self.saver is not None)
-        @rule()
-        def crash_during_delete(self) -> None:
-            """Save; the process dies at its first deletion; a new process starts."""
+        @rule(at=st.integers(0, 6))
+        def crash_during_delete(self, at: int) -> None:
+            """Save; the process dies at the ``at``-th file operation of its deletions
+            (renames into the deletion's claim, removals); a new process starts."""
             self.step += 1
             doomed = self.model.save(os.path.join(self.dir, f"model-{self.step}"), clock.now)
-            rec = Recorder(crash_at=10**9)
-            with recording(rec, [state]):
-                rec.crash_at = None
-                original = rec.step
+            rec = Recorder()
+            seen = [0]
+            original = rec.step
 
-                def step(op: str, path: str) -> None:
-                    if op == "remove" and "/model-" in path:
+            def step(op: str, path: str) -> None:
+                src, _, dst = path.partition(" -> ")
+                name, target = os.path.basename(src), os.path.basename(dst)
+                deleting = (op == "replace" and name.startswith("model-") and is_temp(target)) or (
+                    op == "remove" and name.lstrip(".").startswith("model-")
+                    and not name.endswith(".lock")
+                )  # fmt: skip
+                if deleting:
+                    seen[0] += 1
+                    if seen[0] > at:
                         rec.crashed = True
-                    if rec.crashed:
-                        raise Crash(path)
-                    original(op, path)
+                if rec.crashed:
+                    raise Crash(path)
+                original(op, path)
 
-                rec.step = step  # type: ignore[method-assign]
+            rec.step = step  # type: ignore[method-assign]
+            with recording(rec, [files, temps]):
                 try:
                     rig.save(self.saver, self.dir, self.step)
                 except Crash:
                     pass
+            stats["crashes"] += rec.crashed
             for p in doomed:
                 base = os.path.basename(p)
                 self.orphans |= {n for n in checkpoint_files(self.dir) if n.split(".")[0] == base}
@@ -202,6 +214,8 @@ def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
         @rule()
         def restart(self) -> None:
             self.saver = self._new_saver()
+            if not os.path.exists(os.path.join(self.dir, "checkpoint")):  # nothing saved yet:
+                self.model.anchor = clock.now - 1.0  # the new Saver's creation is the anchor
             self.model.kept = [(p, t) for p, t in self.model.kept if os.path.exists(p + ".index")]
 
         @rule(hours=st.sampled_from([0.0, 0.5, 1.0, 3.0, 48.0]))
@@ -233,6 +247,9 @@ def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
                 if n.split(".")[0] in {os.path.basename(p) for p, _ in self.model.kept}
             }
             assert checkpoint_files(self.dir) - expected == self.orphans, "orphaned files"
+            for name in checkpoint_files(self.dir):  # an index there: a whole checkpoint
+                if name.endswith(".index"):
+                    step_of(os.path.join(self.dir, name[: -len(".index")]))
 
     from hypothesis.stateful import run_state_machine_as_test
 
@@ -247,5 +264,5 @@ def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
     )
     print(
         f"\nRESULT saver retention: {stats['sequences']} sequences, {stats['steps']} steps, "
-        "0 divergences"
+        f"{stats['crashes']} crashes mid-delete, 0 divergences"
     )

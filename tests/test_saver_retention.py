@@ -72,7 +72,7 @@ def test_never_deletes_the_newest_even_with_clock_going_back():
 def test_initial_anchor():
     assert retention.initial_anchor([5.0, 7.0], 3.0, 100.0) == 3.0  # stored wins
     assert retention.initial_anchor([5.0, 7.0], 0.0, 100.0) == 4.0  # TF Saver files: all active
-    assert retention.initial_anchor([], 0.0, 100.0) == 100.0  # new directory: creation
+    assert retention.initial_anchor([], 0.0, 100.0) == 99.0  # new directory: as CheckpointManager
 
 
 @given(

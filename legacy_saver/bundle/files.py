@@ -25,6 +25,13 @@ Deleting (``remove_checkpoint``, and retention through it) is stricter still: on
 4. never a file that is (same device and inode) one of the ``keep`` files: the checkpoint
    just written under any alias, the state file itself. Removing a name never touches the
    file behind a symlink, and a hard link to a file elsewhere leaves that file intact.
+
+A deletion never leaves an index whose data is gone (a checkpoint that "exists" but cannot
+be loaded): under the directory's lock (no reader of ours opens it half-deleted), its files
+are first renamed into a claimed temporary group (``temps.claimed``), the index (or V1
+file) first, so the checkpoint disappears in one step, and then removed. A process killed
+in between leaves only that group, which the next save's ``sweep_stale`` deletes (and, if
+it died between two renames, data files no index names: space, never a wrong load).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 
-from .fileio import open_regular
+from .fileio import directory_lock, open_regular
 from .naming import (
     DIGEST_SUFFIX,
     INDEX_SUFFIX,
@@ -48,6 +55,7 @@ from .naming import (
     strip_v1_shard,
 )
 from .table_format import FOOTER_BYTES, TABLE_MAGIC
+from .temps import claimed
 
 StrPath = str | os.PathLike[str]
 
@@ -86,14 +94,41 @@ def remove_checkpoint(
     when they are proven a checkpoint's (``removable_files``: the module docstring's rules;
     ``directory`` and ``keep`` as there). Returns the paths removed.
     """
-    removed = []
     prefix = os.fspath(checkpoint_prefix)
-    for path in removable_files(prefix, checkpoint_format_version, meta_graph_suffix,
-                                directory=directory, keep=keep):  # fmt: skip
-        with contextlib.suppress(FileNotFoundError):  # another process got there first
-            os.remove(path)
-            removed.append(path)
+    doomed = removable_files(prefix, checkpoint_format_version, meta_graph_suffix,
+                             directory=directory, keep=keep)  # fmt: skip
+    if not doomed:
+        return []
+    tables = set(_tables(prefix, checkpoint_format_version))
+    ordered = [f for f in doomed if f in tables] + [f for f in doomed if f not in tables]
+    removed: list[str] = []
+    with directory_lock(os.path.dirname(prefix)), claimed(prefix) as temp:
+        moved: list[tuple[str, str]] = []
+        try:  # each file renamed into the claim first, the index (the checkpoint) first
+            for i, path in enumerate(ordered):
+                target = os.path.join(os.path.dirname(path), f"{os.path.basename(temp)}.{i}")
+                try:
+                    os.rename(path, target)
+                    moved.append((path, target))
+                except FileNotFoundError:  # another process got there first
+                    pass
+                except OSError:  # no rename (a full directory): removed in place
+                    _unlink(path, path, removed)
+        finally:  # also when a removal fails: nothing stays under the claim's names
+            for path, target in moved:
+                _unlink(target, path, removed)
     return removed
+
+
+def _unlink(path: str, name: str, removed: list[str]) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+        removed.append(name)
+
+
+def _tables(prefix: str, version: int) -> list[str]:
+    """The files that make ``prefix`` a checkpoint: its index (V2), its V1 file or shards."""
+    return [prefix + INDEX_SUFFIX] if version == 2 else [prefix, *_v1_shards(prefix)]
 
 
 def removable_files(
@@ -110,7 +145,7 @@ def removable_files(
         return []
     if directory is not None and not _same_file(os.path.dirname(prefix) or ".", directory):
         return []
-    tables = [prefix + INDEX_SUFFIX] if version == 2 else [prefix, *_v1_shards(prefix)]
+    tables = _tables(prefix, version)
     if not any(_is_table(t) for t in tables):
         return []
     kept = {_identity(p) for k in keep for p in (os.fspath(k), *_all_files(os.fspath(k)))}

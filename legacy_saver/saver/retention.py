@@ -85,10 +85,12 @@ def initial_anchor(
     The stored value when the state file has one (ours or CheckpointManager's);
     else (TensorFlow's Saver writes none) just before the oldest known checkpoint, so
     old checkpoints count as active and surplus ones are deleted; else, in a new
-    directory, the Saver's creation time, as TensorFlow's Saver.
+    directory, one second before the Saver's creation, as ``CheckpointManager`` (a
+    checkpoint saved in the same clock tick as the Saver was created, on a coarse or
+    frozen clock, is active, not preserved forever).
     """
     if stored_last_preserved > 0:
         return stored_last_preserved
     if timestamps:
         return min(min(timestamps), created) - 1.0
-    return created
+    return created - 1.0

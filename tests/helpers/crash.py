@@ -22,6 +22,7 @@ from typing import Any
 
 from legacy_saver import load_checkpoint
 from legacy_saver.bundle import fileio as fileio_module
+from legacy_saver.bundle.naming import is_temp
 
 
 class Crash(BaseException):
@@ -161,7 +162,10 @@ def replay_every_crash(
 def check_durability_order(ops: list[tuple[str, str]], directory: str) -> None:
     """Every replaced file was fsynced before its rename; the directory after the last."""
     fsynced = {path for op, path in ops if op == "fsync"}
-    renames = [i for i, (op, _) in enumerate(ops) if op == "replace"]
+    renames = [  # commits; a rename *into* a temporary name is a deletion's first step
+        i for i, (op, p) in enumerate(ops)
+        if op == "replace" and not is_temp(os.path.basename(p.split(" -> ")[1]))
+    ]  # fmt: skip
     assert renames, ops
     for i in renames:
         src = ops[i][1].split(" -> ")[0]
@@ -235,6 +239,9 @@ def check_saver_directory(d: str) -> tuple[int, list[str]]:
     for prefix in listed:  # every listed checkpoint is whole: .index, data, .meta
         assert os.path.exists(prefix + ".index") and os.path.exists(prefix + ".meta"), prefix
         assert step_of(prefix) == int(prefix.rsplit("-", 1)[1])
+    for name in os.listdir(d):  # listed or not: every checkpoint that exists is whole
+        if name.endswith(".index") and ".tmp-" not in name:
+            step_of(os.path.join(d, name[: -len(".index")]))
     names = {os.path.basename(p) for p in listed}
     orphans = [n for n in os.listdir(d) if n != "checkpoint" and n.split(".")[0] not in names]
     return step, orphans
