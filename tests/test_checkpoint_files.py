@@ -72,8 +72,32 @@ REMOVED = {  # (prefix, format version): the files it removes
 @pytest.mark.parametrize("prefix, version", REMOVED, ids=[p for p, _ in REMOVED])
 def test_remove_checkpoint(files, prefix, version):
     before = set(os.listdir(files))
-    remove_checkpoint(files / prefix, version)
-    assert before - set(os.listdir(files)) == REMOVED[prefix, version]
+    removed = remove_checkpoint(files / prefix, version)
+    after = set(os.listdir(files))
+    assert before - after == REMOVED[prefix, version]
+    assert after <= before  # nothing left behind (the deletion's temporaries)
+    assert {os.path.basename(p) for p in removed} == REMOVED[prefix, version]
+
+
+def test_remove_checkpoint_with_a_name_too_long_for_a_temporary(tmp_path):
+    base = "m" * (255 - len(".data-00000-of-00001"))  # the longest name TensorFlow can save
+    _v2(tmp_path / base)
+    (tmp_path / f"{base}.meta").write_bytes(b"m")
+    removed = remove_checkpoint(tmp_path / base)
+    assert os.listdir(tmp_path) == []
+    assert os.path.basename(removed[0]) == f"{base}.index"  # the checkpoint goes first
+
+
+def test_remove_checkpoint_takes_the_index_first(files, monkeypatch):
+    """Whatever happens after the first step, no index is left whose data is gone."""
+    from legacy_saver.bundle import files as module
+
+    seen = []
+    real = os.rename
+    monkeypatch.setattr(module.os, "rename", lambda a, b: (seen.append(a), real(a, b))[1])
+    remove_checkpoint(files / "model.ckpt-10")
+    assert seen[0] == str(files / "model.ckpt-10.index")
+    assert not checkpoint_exists(files / "model.ckpt-10")
 
 
 GLOBS = {"model.ckpt-1?", "model.ckpt-*", "v1.ck*"}  # TF globs them; we never do

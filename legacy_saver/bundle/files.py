@@ -102,10 +102,17 @@ def remove_checkpoint(
     tables = set(_tables(prefix, checkpoint_format_version))
     ordered = [f for f in doomed if f in tables] + [f for f in doomed if f not in tables]
     removed: list[str] = []
-    with directory_lock(os.path.dirname(prefix)), claimed(prefix) as temp:
+    with directory_lock(os.path.dirname(prefix)), contextlib.ExitStack() as claim:
+        try:
+            temp: str | None = claim.enter_context(claimed(prefix))
+        except OSError:  # no claim beside it (a name too long for one): removed in place
+            temp = None
         moved: list[tuple[str, str]] = []
         try:  # each file renamed into the claim first, the index (the checkpoint) first
             for i, path in enumerate(ordered):
+                if temp is None:
+                    _unlink(path, path, removed)
+                    continue
                 target = os.path.join(os.path.dirname(path), f"{os.path.basename(temp)}.{i}")
                 try:
                     os.rename(path, target)
