@@ -112,3 +112,57 @@ def test_tensorflow_file_helpers_agree(tf, files):
         before = set(os.listdir(files))
         tf.compat.v1.train.remove_checkpoint(str(files / prefix), version)
         assert before - set(os.listdir(files)) == removed, prefix
+
+
+def test_a_failed_removal_leaves_its_claim_for_the_next_sweep(tmp_path, monkeypatch):
+    """EIO on one renamed file: the error is raised, every other file still goes, and what
+    stays under the deletion's temporary names is swept by the next save's sweep."""
+    import errno
+
+    from legacy_saver.bundle.temps import sweep_stale
+
+    prefix = _v2(tmp_path / "m-1", shards=2)
+    real, failed = os.remove, []
+
+    def remove(path):
+        if ".tmp-" in os.path.basename(path) and not path.endswith(".lock") and not failed:
+            failed.append(path)
+            raise OSError(errno.EIO, "Input/output error", path)
+        real(path)
+
+    monkeypatch.setattr(os, "remove", remove)
+    with pytest.raises(OSError, match="Input/output"):
+        remove_checkpoint(prefix)
+    monkeypatch.setattr(os, "remove", real)
+    assert not checkpoint_exists(prefix)
+    left = os.listdir(tmp_path)
+    assert len(left) == 2 and all(".tmp-" in n for n in left), left  # the file and its claim
+    assert sweep_stale(str(tmp_path)) and os.listdir(tmp_path) == []
+
+
+def test_a_deletion_waiting_for_a_republish_deletes_what_it_finds_then(tmp_path, monkeypatch):
+    """The files are listed under the directory lock: a re-save of the prefix that held the
+    lock is deleted whole, never its index alone."""
+    import contextlib
+
+    import numpy as np
+
+    from legacy_saver import BundleWriter
+    from legacy_saver.bundle import files as module
+
+    prefix = str(tmp_path / "m-1")
+    with BundleWriter(prefix) as w:
+        w.add("x", np.zeros(3, np.float32))
+    real_lock = module.directory_lock
+
+    @contextlib.contextmanager
+    def lock_after_a_republish(directory, **kw):
+        with BundleWriter(prefix, num_shards=2, overwrite=True) as w:  # held the lock first
+            w.add("x", np.ones(3, np.float32))
+            w.add("y", np.ones(3, np.float32))
+        with real_lock(directory, **kw):
+            yield
+
+    monkeypatch.setattr(module, "directory_lock", lock_after_a_republish)
+    remove_checkpoint(prefix)
+    assert os.listdir(tmp_path) == []

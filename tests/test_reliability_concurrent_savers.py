@@ -125,6 +125,26 @@ def test_a_planted_lock_that_is_not_a_file_is_left_alone(tmp_path):
     assert temps.sweep_stale(str(tmp_path)) == []
 
 
+def test_a_claim_whose_lock_a_sweep_took_first_is_made_again(tmp_path, monkeypatch):
+    """Another process's sweep can take a claim's fresh lock file between its creation and
+    our flock, and delete it; the claim is then made again under a new name, so a live
+    claim always has its lock file (else a crash would leave temporaries no sweep deletes)."""
+    real_flock, taken = temps.fcntl.flock, []
+
+    def flock(fd, op):
+        if not taken:  # the sweep of another process wins the race once
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            taken.append(path)
+            os.remove(path)
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(temps.fcntl, "flock", flock)
+    with temps.claimed(str(tmp_path / "m")) as temp:
+        lock = claim_lock_path(temp)
+        assert os.path.exists(lock) and lock != taken[0]
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_state_file_write_in_progress_survives_another_threads_save(tmp_path, monkeypatch):
     """The reproduction of #13.4 made deterministic: thread A's state-file temporary
     exists while thread B sweeps the directory (B saves with its own state file)."""

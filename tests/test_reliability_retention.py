@@ -128,7 +128,7 @@ def checkpoint_files(d: str) -> set[str]:
 @pytest.mark.slow
 def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
     from legacy_saver import state
-    from legacy_saver.bundle import files, temps
+    from legacy_saver.bundle import fileio, files, temps
     from legacy_saver.bundle.naming import is_temp
     from legacy_saver.saver import ledger, saver
     from tests.helpers.crash import Crash, Recorder, SaverRig, recording, step_of
@@ -180,16 +180,17 @@ def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
             self.step += 1
             doomed = self.model.save(os.path.join(self.dir, f"model-{self.step}"), clock.now)
             rec = Recorder()
-            seen = [0]
+            seen, listed = [0], [False]  # deletions start once the state file is written
             original = rec.step
 
             def step(op: str, path: str) -> None:
                 src, _, dst = path.partition(" -> ")
                 name, target = os.path.basename(src), os.path.basename(dst)
-                deleting = (op == "replace" and name.startswith("model-") and is_temp(target)) or (
-                    op == "remove" and name.lstrip(".").startswith("model-")
-                    and not name.endswith(".lock")
-                )  # fmt: skip
+                deleting = listed[0] and (
+                    (op == "replace" and name.startswith("model-") and is_temp(target))
+                    or (op == "remove" and is_temp(name) and not name.endswith(".lock"))
+                )  # not the sweep of an earlier crash's leftovers, before the save
+                listed[0] = listed[0] or (op == "replace" and target == "checkpoint")
                 if deleting:
                     seen[0] += 1
                     if seen[0] > at:
@@ -199,7 +200,7 @@ def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
                 original(op, path)
 
             rec.step = step  # type: ignore[method-assign]
-            with recording(rec, [files, temps]):
+            with recording(rec, [files, temps, fileio]):
                 try:
                     rig.save(self.saver, self.dir, self.step)
                 except Crash:
@@ -262,6 +263,16 @@ def test_saver_retention_state_machine(tf, tmp_path_factory, monkeypatch):
             suppress_health_check=list(HealthCheck),
         ),
     )
+    scripted = SaverMachine()  # and one sequence that surely crashes at each deletion step
+    scripted.start(max_to_keep=1, hours=0.0)
+    scripted.save()
+    before = stats["crashes"]
+    for at in range(7):
+        scripted.crash_during_delete(at=at)
+        scripted.disk_matches_model()
+        scripted.save()
+        scripted.disk_matches_model()
+    assert stats["crashes"] - before >= 4, "the crash rule did not crash"
     print(
         f"\nRESULT saver retention: {stats['sequences']} sequences, {stats['steps']} steps, "
         f"{stats['crashes']} crashes mid-delete, 0 divergences"

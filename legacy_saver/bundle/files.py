@@ -31,7 +31,11 @@ be loaded): under the directory's lock (no reader of ours opens it half-deleted)
 are first renamed into a claimed temporary group (``temps.claimed``), the index (or V1
 file) first, so the checkpoint disappears in one step, and then removed. A process killed
 in between leaves only that group, which the next save's ``sweep_stale`` deletes (and, if
-it died between two renames, data files no index names: space, never a wrong load).
+it died between two renames, data files no index names: space, never a wrong load); so
+does a removal that fails (EIO), whose claim is left for the sweep. A *sharded V1*
+checkpoint has no single file that makes it exist: its shards go one after another, and a
+kill between two leaves the rest (TensorFlow's V1 format has the same gap). Where ``fcntl``
+is missing (Windows) nothing is swept, and a killed deletion's group stays.
 """
 
 from __future__ import annotations
@@ -95,16 +99,17 @@ def remove_checkpoint(
     ``directory`` and ``keep`` as there). Returns the paths removed.
     """
     prefix = os.fspath(checkpoint_prefix)
-    doomed = removable_files(prefix, checkpoint_format_version, meta_graph_suffix,
-                             directory=directory, keep=keep)  # fmt: skip
-    if not doomed:
-        return []
-    tables = set(_tables(prefix, checkpoint_format_version))
-    ordered = [f for f in doomed if f in tables] + [f for f in doomed if f not in tables]
     removed: list[str] = []
     with directory_lock(os.path.dirname(prefix)), contextlib.ExitStack() as claim:
-        try:
-            temp: str | None = claim.enter_context(claimed(prefix))
+        # the files, proven a checkpoint's, taken under the lock: never a re-save's half
+        doomed = removable_files(prefix, checkpoint_format_version, meta_graph_suffix,
+                                 directory=directory, keep=keep)  # fmt: skip
+        if not doomed:
+            return []
+        tables = set(_tables(prefix, checkpoint_format_version))
+        ordered = [f for f in doomed if f in tables] + [f for f in doomed if f not in tables]
+        try:  # a failure below keeps the claim's lock file: the next sweep ends the group
+            temp: str | None = claim.enter_context(claimed(prefix, keep_lock_on_error=True))
         except OSError:  # no claim beside it (a name too long for one): removed in place
             temp = None
         moved: list[tuple[str, str]] = []
@@ -121,9 +126,15 @@ def remove_checkpoint(
                     pass
                 except OSError:  # no rename (a full directory): removed in place
                     _unlink(path, path, removed)
-        finally:  # also when a removal fails: nothing stays under the claim's names
+        finally:  # every renamed file, even after one fails; then the first error
+            errors = []
             for path, target in moved:
-                _unlink(target, path, removed)
+                try:
+                    _unlink(target, path, removed)
+                except OSError as error:
+                    errors.append(error)
+            if errors:
+                raise errors[0]
     return removed
 
 

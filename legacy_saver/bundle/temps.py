@@ -49,34 +49,66 @@ _THREAD_LOCKS: dict[str, threading.Lock] = {}  # locked(): one per lock file, pe
 
 
 @contextlib.contextmanager
-def claimed(final_path: str) -> Iterator[str]:
+def claimed(final_path: str, *, keep_lock_on_error: bool = False) -> Iterator[str]:
     """A fresh temporary name beside ``final_path``, claimed while the body writes under it.
 
     The lock file exists and is locked before the body runs; it is removed after (whether
-    the body committed, abandoned or failed). Yields the temporary name (a prefix: the body
+    the body committed, abandoned or failed), except with ``keep_lock_on_error`` when the
+    body raised: then the unlocked lock file stays, and ``sweep_stale`` deletes whatever
+    the body left under the temporary name. Yields the temporary name (a prefix: the body
     may create ``temp``, ``temp.index``, ``temp.data-...``).
     """
-    temp = temp_path(final_path)
-    group = os.path.basename(temp)
-    with _REGISTRY:
-        _IN_FLIGHT.add(group)
-    lock = claim_lock_path(temp)
+    temp, group, lock, fd = _claim(final_path)
     try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    except BaseException:
-        _forget(group)
-        raise
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh file: never contended
         yield temp
+    except BaseException:
+        leave = keep_lock_on_error
+        raise
+    else:
+        leave = False
     finally:
         try:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(lock)  # before unlocking: no sweeper takes a lock we still hold
+            if not leave:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(lock)  # before unlocking: no sweeper takes a lock we still hold
         finally:
             os.close(fd)
             _forget(group)
+
+
+def _claim(final_path: str) -> tuple[str, str, str, int]:
+    """A fresh temporary name and its locked claim: ``(temp, group, lock path, lock fd)``.
+    Another process's sweep may take a lock file in the instant between its exclusive
+    creation and our ``flock`` (and delete it): then the claim is made again, under a new
+    name, so a claim always has its lock file while it lives."""
+    while True:
+        temp = temp_path(final_path)
+        group = os.path.basename(temp)
+        with _REGISTRY:
+            _IN_FLIGHT.add(group)
+        lock = claim_lock_path(temp)
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except BaseException:
+            _forget(group)
+            raise
+        try:
+            if fcntl is None:
+                return temp, group, lock, fd
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours unless a sweep took it
+            held = os.fstat(fd)
+            with contextlib.suppress(FileNotFoundError):
+                now = os.stat(lock)
+                if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                    return temp, group, lock, fd
+        except BlockingIOError:  # a sweep holds it this instant: it will delete it
+            pass
+        except BaseException:
+            os.close(fd)
+            _forget(group)
+            raise
+        os.close(fd)
+        _forget(group)
 
 
 def _forget(group: str) -> None:
