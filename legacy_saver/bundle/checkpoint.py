@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CheckpointNotFoundError, CorruptCheckpointError, TensorNotFoundError
+from . import pending
 from .dtypes import DType
 from .naming import OBJECT_GRAPH_KEY, checkpoint_prefix_of, index_path, is_temp
 from .reader import BundleReader
@@ -221,7 +222,11 @@ class CheckpointReader:
 def load_checkpoint(
     path: str | os.PathLike[str], *, verify_checksums: bool = True
 ) -> CheckpointReader:
-    """Open the checkpoint at ``path`` (see the module docstring)."""
+    """Open the checkpoint at ``path`` (see the module docstring). An async save of this
+    process still writing into ``path``'s directory is waited for first."""
+    spelled = os.fspath(path)
+    if isinstance(spelled, str) and not os.path.isdir(spelled):  # a directory: the state
+        pending.wait_for(os.path.dirname(spelled))  # file's reader waits for it
     return CheckpointReader(path, verify_checksums=verify_checksums)
 
 

@@ -1,14 +1,15 @@
 """Writes still under way in this process, so that readers of a directory can wait.
 
-``Saver(async_save=True)`` commits a checkpoint from a background thread; until it has,
-the state file names the previous checkpoint. ``register(directory, waiter)`` records such
-a write; ``wait_for(directory)`` (called by ``state.latest_checkpoint`` and
-``get_checkpoint_state``) calls every waiter of that directory, which returns when its
-write is committed. A writer never waits: inside ``writing()`` (a background write's
-thread) reads go through at once, since the writers of one directory already coordinate by
-the state file's lock (a read-merge-write); two async Savers of one directory waiting for
-each other's commit would deadlock. Only this process's writes are known; another process's
-readers see the state file as is.
+``Saver(async_save=True)`` commits a checkpoint from a background thread; until it has, the
+state file names the previous checkpoint. ``register(directory, waiter)`` records such a
+write; ``wait_for(directory)`` (called by ``state.latest_checkpoint``,
+``get_checkpoint_state``, ``load_checkpoint`` of a prefix and every ``Saver.restore``) calls
+every waiter of that directory, which returns when its write is committed. A writer never
+waits: inside ``writing()`` (a background write's thread) reads go through at once, since
+the writers of one directory already coordinate by the state file's lock (a
+read-merge-write); two async Savers of one directory waiting for each other's commit would
+deadlock. Only this process's writes are known; another process's readers see the state file
+as is.
 """
 
 from __future__ import annotations

@@ -20,12 +20,14 @@ A save has two parts:
    bitwise identical to a synchronous save of the same values.
 
 Guarantees: the checkpoint holds the values at the moment ``save()`` ran (training steps
-after it change the variables, never the shadows); at most one write is in flight (the
-next ``save()`` waits for it); nothing reaches the state file before its files are
-complete; ``restore()`` and this package's ``latest_checkpoint``/``get_checkpoint_state``
-of that directory wait for a pending write; an error in the background is raised by the
-next ``save()``, ``wait()`` or ``close()`` and never lost; at interpreter exit pending
-writes are drained, for at most ``EXIT_TIMEOUT_S`` each, with a log line either way.
+after it change the variables, never the shadows); at most one write is in flight (the next
+``save()`` waits for it); nothing reaches the state file before its files are complete;
+``restore()`` of any Saver, ``load_checkpoint`` of a prefix and this package's
+``latest_checkpoint``/``get_checkpoint_state`` of that directory wait for a pending write
+(``bundle.pending``); a tensor ``global_step`` is read in the snapshot's run; relative paths
+mean what they meant at ``save()`` (``_working_directory``); an error in the background is
+raised by the next ``save()``, ``wait()`` or ``close()`` and never lost; at interpreter exit
+pending writes are drained, for at most ``EXIT_TIMEOUT_S`` each, with a log line either way.
 
 The session must stay open until the write is done: call ``saver.wait()`` (or
 ``close()``) before closing it (``AsyncCheckpointSaverHook`` does this for
@@ -35,11 +37,15 @@ The session must stay open until the write is done: call ``saver.wait()`` (or
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
+import errno
 import logging
 import os
+import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,21 +128,28 @@ class BackgroundWriter:
         return thread is not None and thread.is_alive()
 
     def start(self, directory: str, work: Callable[[], None]) -> None:
-        """Runs ``work`` in a thread (after the previous write finished; call ``wait``)."""
+        """Runs ``work`` in a thread (after the previous write finished; call ``wait``),
+        in the working directory of now (``_working_directory``)."""
         with self._lock:
             if self.pending:
                 raise RuntimeError("a background save is still running; call wait() first")
             self._directory = os.path.realpath(directory or ".")
+            cwd = os.open(".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             thread = threading.Thread(
-                target=self._run, args=(work,), name="legacy-saver-async-save", daemon=True
+                target=self._run, args=(work, cwd), name="legacy-saver-async-save", daemon=True
             )
             self._thread = thread
             pending.register(self._directory, self)
-            thread.start()
+            try:
+                thread.start()
+            except BaseException:
+                os.close(cwd)
+                pending.unregister(self._directory, self)
+                raise
 
-    def _run(self, work: Callable[[], None]) -> None:
+    def _run(self, work: Callable[[], None], cwd: int) -> None:
         try:
-            with pending.writing():  # this thread's state-file reads wait for no one
+            with pending.writing(), _working_directory(cwd):  # reads wait for no one
                 work()
         except BaseException as error:  # noqa: BLE001 - kept and re-raised to the caller
             self._error = error
@@ -168,6 +181,64 @@ class BackgroundWriter:
 
 _LIVE: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 
+CLONE_FS = 0x00000200  # linux/sched.h: the working directory, root and umask
+_own_cwd: Callable[[], bool] | None = None
+
+
+@contextlib.contextmanager
+def _working_directory(cwd: int) -> Iterator[None]:
+    """Runs the body in the directory ``cwd`` (a descriptor, closed here) was opened on at
+    ``save()``: relative paths mean what they meant then, as for a synchronous save, even
+    if the program changes its working directory while the write is pending.
+
+    On Linux this thread gets a working directory of its own (``unshare(CLONE_FS)``,
+    unprivileged; threads it starts share it), so ``os.chdir`` elsewhere does not reach
+    it. TensorFlow's kernels run in its own thread pool, whose working directory is the
+    process's: the Saver feeds them absolute prefixes. Where a private working directory
+    is not available, a changed one is refused before anything is written (``OSError``
+    naming both), and a change during the write is not noticed (docs/saver.md)."""
+    try:
+        if _private_cwd():
+            os.fchdir(cwd)
+        elif not os.path.samestat(os.fstat(cwd), os.stat(".")):
+            raise OSError(
+                errno.ESTALE,
+                "the working directory changed while an async save was pending (relative "
+                f"save paths would land elsewhere): now {os.getcwd()!r}",
+            )
+    finally:
+        os.close(cwd)
+    yield
+
+
+def _private_cwd() -> bool:
+    """Gives the calling thread its own working directory (Linux); False if impossible."""
+    global _own_cwd
+    if _own_cwd is None:
+        _own_cwd = _unshare_fs()
+    return _own_cwd()
+
+
+def _unshare_fs() -> Callable[[], bool]:
+    if not sys.platform.startswith("linux"):
+        return lambda: False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        unshare = libc.unshare
+    except (OSError, AttributeError):
+        return lambda: False
+    unshare.argtypes = [ctypes.c_int]
+    unshare.restype = ctypes.c_int
+
+    def call() -> bool:
+        if unshare(CLONE_FS) == 0:
+            return True
+        log.warning("legacy_saver: unshare(CLONE_FS) failed (%s); an async save uses the "
+                    "process's working directory", os.strerror(ctypes.get_errno()))  # fmt: skip
+        return False
+
+    return call
+
 
 @atexit.register
 def _drain_at_exit() -> None:
@@ -196,15 +267,22 @@ class AsyncSaves:
         self._saving = threading.Lock()
 
     def save(
-        self, sess: Any, checkpoint_file: str, save_dir: str, latest_filename: str,
-        meta_graph_suffix: str, write_meta_graph: bool, write_state: bool,
-        strip_default_attrs: bool, save_debug_info: bool,
+        self, sess: Any, named: Callable[[int | None], str], step: Any, save_dir: str,
+        latest_filename: str, meta_graph_suffix: str, write_meta_graph: bool,
+        write_state: bool, strip_default_attrs: bool, save_debug_info: bool,
     ) -> str:  # fmt: skip
-        """Wait for the previous write, snapshot, hand the rest to the thread; the prefix."""
+        """Wait for the previous write, snapshot, hand the rest to the thread; the prefix.
+
+        ``step`` is None, an int, or a tensor: a tensor is fetched in the snapshot's run,
+        so the name ``named(step)`` and the values are of one moment."""
         saver = self._saver
         with self._saving:  # save() from two threads: one after the other, as sync saves
             self._writer.wait()  # at most one in flight; its error surfaces here
-            sess.run(self.snapshot.copy_op)
+            if step is None or isinstance(step, int):
+                sess.run(self.snapshot.copy_op)
+            else:
+                step = int(sess.run([self.snapshot.copy_op, step])[1])
+            checkpoint_file = named(step)
             meta = debug = None
             if write_meta_graph:
                 meta, debug = saver._meta_graph_def(sess, strip_default_attrs, save_debug_info)

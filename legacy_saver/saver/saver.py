@@ -17,6 +17,7 @@ subgraph and ``SaverDef`` (``builder.py``) and fixes the traps of TensorFlow's:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import meta_graph as tf_meta_graph
 
-from ..bundle import files
+from ..bundle import files, pending
 from ..bundle.digest import write_digest
 from ..bundle.naming import local_path, meta_path, state_path
 from ..errors import UnsupportedFeatureError
@@ -304,15 +305,21 @@ class Saver:
         if not self._eager:
             _session(sess)
         save_path = local_path(as_str(save_path))
-        checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
+        step = self._step(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
             atomic.make_parent(save_dir, save_path)  # TF raises here instead
         if self._background is not None:  # snapshot now; write and commit in a thread
+            # A step tensor is read in the snapshot's own run, after the previous write
+            # finished: the name says the step of the values the checkpoint holds.
             return self._background.save(
-                sess, checkpoint_file, save_dir, latest_filename, meta_graph_suffix,
-                write_meta_graph, write_state, strip_default_attrs, save_debug_info,
+                sess, functools.partial(self._named, save_path), step, save_dir,
+                latest_filename, meta_graph_suffix, write_meta_graph, write_state,
+                strip_default_attrs, save_debug_info,
             )  # fmt: skip
+        if step is not None and not isinstance(step, int):
+            step = int(_session(sess).run(step))
+        checkpoint_file = self._named(save_path, step)
         path = None if self._is_empty else self._write_checkpoint(sess, checkpoint_file)
         meta = debug = None  # eager: no graph, no .meta (as stock)
         if write_meta_graph and not self._eager:
@@ -382,28 +389,35 @@ class Saver:
         session it uses. A no-op for synchronous savers."""
         self.wait()
 
-    def _checkpoint_file(
+    def _step(
         self,
         sess: Session | None,
         save_path: str,
         global_step: int | np.integer | Tensor | str | None,
         latest_filename: str,
-    ) -> str:
+    ) -> int | Tensor | None:
+        """The step that names the checkpoint: None, an int, or (graph mode) the tensor to
+        read it from when the values are taken."""
         if global_step is None:
             if os.path.basename(save_path) == latest_filename and not self._options.sharded:
                 raise ValueError(
                     f"'latest_filename' collides with 'save_path': "
                     f"'{latest_filename}' and '{save_path}'"
                 )
-            return save_path
+            return None
         if self._eager:
-            global_step = eager.global_step_value(global_step)
-        elif not isinstance(global_step, int | np.integer):
-            graph_sess = _session(sess)
-            global_step = int(graph_sess.run(step_tensor(graph_sess.graph, global_step)))
+            return int(eager.global_step_value(global_step))
+        if isinstance(global_step, int | np.integer):
+            return int(global_step)
+        graph_sess = _session(sess)
+        return step_tensor(graph_sess.graph, global_step)
+
+    def _named(self, save_path: str, step: int | None) -> str:
+        if step is None:
+            return save_path
         if self._pad_step_number:
-            return f"{save_path}-{global_step:08d}"
-        return f"{save_path}-{global_step}"
+            return f"{save_path}-{step:08d}"
+        return f"{save_path}-{step}"
 
     def _write_checkpoint(
         self,
@@ -421,7 +435,11 @@ class Saver:
         def run(prefix: str) -> str:
             if self._eager:
                 return eager.save_to(self._eager_var_list(), prefix, self._options)
-            return as_str(_session(sess).run(save_tensor, {feed_name: prefix}))
+            # Absolute: TensorFlow's kernels run in its thread pool, whose working directory
+            # is the process's (an async write's thread has the one of save(), background.py).
+            fed = os.path.abspath(prefix) if atomic.is_local(prefix) else prefix
+            written = as_str(_session(sess).run(save_tensor, {feed_name: fed}))
+            return prefix + written[len(fed) :] if written.startswith(fed) else written
 
         if not atomic.is_local(checkpoint_file):
             return run(checkpoint_file)
@@ -471,7 +489,9 @@ class Saver:
         self.wait()  # an async save in flight: restore what it commits, never a half
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
-        save_path = v1_any_count(local_path(as_str(save_path)))  # stock's glob, resolved
+        save_path = local_path(as_str(save_path))
+        pending.wait_for(os.path.dirname(save_path))  # another Saver's write of that directory
+        save_path = v1_any_count(save_path)  # stock's glob, resolved
         start = time.time()
         if self._eager:
             eager.restore(self._eager_var_list(), save_path, self._options)
