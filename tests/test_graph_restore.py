@@ -194,3 +194,20 @@ def test_partitioned_variables_of_a_real_estimator(tf, realdata):
         got = model.run(model.variables)
     for want, have in zip(expected, got, strict=True):
         np.testing.assert_array_equal(have, want)
+
+
+def test_restores_the_checkpoint_it_checked_through_a_symlink_and_dot_dot(tf, graph, tmp_path):
+    """``link/../old/ckpt`` with ``link -> real/sub``: the reader (``open``) checks
+    ``real/old/ckpt``; TensorFlow's file system would read ``old/ckpt`` (it resolves ``..``
+    lexically). A second checkpoint with other values sits there: the values restored must
+    be those of the checkpoint that was checked."""
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "sub")
+    _checkpoint(tf, str(tmp_path / "real" / "old"), {"a": A})
+    _checkpoint(tf, str(tmp_path / "old"), {"a": A + 100})  # the lexical reading's decoy
+    g, sess = graph
+    a = tf.compat.v1.get_variable("a", shape=[2, 3])
+    sess.run(tf.compat.v1.global_variables_initializer())
+    report = restore_variables(sess, str(tmp_path / "link" / ".." / "old" / "ckpt"))
+    assert report.restored == (("a", "a"),)
+    np.testing.assert_array_equal(sess.run(a), A)

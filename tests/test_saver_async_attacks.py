@@ -19,7 +19,6 @@ import textwrap
 import threading
 import time
 
-import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
@@ -27,93 +26,11 @@ tf = pytest.importorskip("tensorflow")
 from legacy_saver import latest_checkpoint, load_checkpoint  # noqa: E402
 from legacy_saver.saver import Saver  # noqa: E402
 from legacy_saver.saver import saver as saver_module  # noqa: E402
+from tests.helpers.async_rig import Gate, Model, step_of, temporaries, tree  # noqa: E402
 from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-
-
-class Gate:
-    """Holds every background write until ``open()``; ``waiting`` is set once one is held."""
-
-    def __init__(self, monkeypatch):
-        self.event = threading.Event()
-        self.waiting = threading.Event()
-        real = Saver._write_checkpoint
-
-        def gated(saver, sess, checkpoint_file, save_op=None):
-            if save_op is not None:  # the background write
-                self.waiting.set()
-                assert self.event.wait(60), "gate never opened"
-            return real(saver, sess, checkpoint_file, save_op=save_op)
-
-        monkeypatch.setattr(Saver, "_write_checkpoint", gated)
-
-    def open(self):
-        self.event.set()
-
-
-class Model:
-    """A float, an int64, a string variable and the global step; ``set(k)`` fills all."""
-
-    def __init__(self, partitioned: bool = False, devices: int = 1):
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            self.k = v1.placeholder(tf.int64, [])
-            kf = tf.cast(self.k, tf.float32)
-            with tf.device("/cpu:0"):
-                a = v1.get_variable("a", [3, 4], initializer=v1.zeros_initializer())
-                text = v1.get_variable("text", [2], tf.string,
-                                       initializer=v1.constant_initializer(""))  # fmt: skip
-            with tf.device(f"/cpu:{devices - 1}"):
-                b = v1.Variable(np.zeros(5, np.int64), name="b", use_resource=False)
-            self.step = v1.train.get_or_create_global_step()
-            self.fill = [
-                a.assign(tf.fill([3, 4], kf)),
-                b.assign(tf.fill([5], self.k)),
-                text.assign(tf.strings.as_string(tf.fill([2], self.k))),
-                self.step.assign(self.k),
-            ]
-            if partitioned:
-                with tf.device(f"/cpu:{devices - 1}"):
-                    p = v1.get_variable("p", [6, 2], partitioner=v1.fixed_size_partitioner(3))
-                self.fill.append(p.assign(tf.fill([6, 2], -kf)))
-            self.bump = self.step.assign_add(1)
-            config = v1.ConfigProto(device_count={"CPU": devices})
-            self.sess = v1.Session(graph=self.graph, config=config)
-            self.sess.run(v1.global_variables_initializer())
-
-    def saver(self, **kwargs):
-        with self.graph.as_default():
-            return Saver(**kwargs)
-
-    def set(self, k: int) -> None:
-        self.sess.run(self.fill, {self.k: k})
-
-
-def step_of(prefix: str) -> int:
-    """The one value every variable of ``prefix`` holds (asserted consistent)."""
-    reader = load_checkpoint(prefix)
-    b = reader.get_tensor("b")
-    k = int(b[0])
-    assert (b == k).all() and (reader.get_tensor("a") == k).all(), prefix
-    assert int(reader.get_tensor("global_step")) == k, prefix
-    assert list(reader.get_tensor("text")) == [str(k).encode()] * 2, prefix
-    return k
-
-
-def tree(directory) -> dict[str, bytes]:
-    out = {}
-    for root, _, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, directory)] = f.read()
-    return out
-
-
-def temporaries(directory) -> list[str]:
-    return [n for n in os.listdir(directory) if ".tmp-" in n or "tempstate" in n]
 
 
 # -- names ---------------------------------------------------------------------------
@@ -420,3 +337,72 @@ def test_full_disk_in_the_background_write(tmp_path):
     assert (load_checkpoint(str(tmp_path / "m-1")).get_tensor("w") == 1).all()
     assert not temporaries(tmp_path)
     assert not os.path.exists(tmp_path / "m-2.index")
+
+
+STOCK_DOT_DOT = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    v1.disable_eager_execution()
+    w = v1.get_variable("w", [3], initializer=v1.ones_initializer())
+    with v1.Session() as sess:
+        sess.run(v1.global_variables_initializer())
+        print(v1.train.Saver().save(sess, sys.argv[1], global_step=3))
+    """
+)
+
+
+def _dot_dot_tree(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "ckpt").mkdir()  # where the kernel resolves link/.. to
+    (tmp_path / "ckpt").mkdir()  # where TensorFlow's lexical reading goes
+    (tmp_path / "link").symlink_to(tmp_path / "a" / "b")
+    return os.path.join("link", "..", "ckpt", "m")
+
+
+@pytest.mark.parametrize("spelled", ["relative", "absolute"])
+def test_stock_resolves_dot_dot_lexically(tmp_path, spelled):
+    """The fact the Saver follows: stock TensorFlow writes ``link/../ckpt/m`` into
+    ``ckpt/``, not through the link (its file system cleans paths lexically)."""
+    prefix = _dot_dot_tree(tmp_path)
+    if spelled == "absolute":
+        prefix = os.path.join(str(tmp_path), prefix)
+    subprocess.run([sys.executable, "-c", STOCK_DOT_DOT, prefix], cwd=tmp_path, env=ENV,
+                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    assert os.listdir(tmp_path / "a" / "ckpt") == []
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [
+        "checkpoint", "m-3.data-00000-of-00001", "m-3.index", "m-3.meta"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("spelled", ["relative", "absolute"])
+def test_dot_dot_through_a_symlink_means_what_tensorflow_means(
+    tmp_path, monkeypatch, mode, spelled
+):
+    """``link/../ckpt/m`` with ``link -> a/b``: TensorFlow's kernels write into ``ckpt/``
+    (lexical), the kernel's own resolution is ``a/ckpt/``. The Saver's renames and state
+    file used to follow the kernel while SaveV2 followed TensorFlow: the save returned, the
+    state file named a checkpoint that was nowhere, its data stayed under temporary names.
+    Now the path is read as TensorFlow reads it, for every file, and ``save()`` returns
+    that spelling (stock returns the input, which ``os.path`` resolves through the link)."""
+    prefix = _dot_dot_tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    if spelled == "absolute":
+        prefix = os.path.join(str(tmp_path), prefix)
+    model = Model()
+    model.set(3)
+    saver = model.saver(async_save=mode == "async")
+    path = saver.save(model.sess, prefix, global_step=3)
+    saver.close()
+    assert path == os.path.normpath(prefix) + "-3"
+    assert os.listdir(tmp_path / "a" / "ckpt") == []
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [
+        "checkpoint", "m-3.data-00000-of-00001", "m-3.index", "m-3.meta"
+    ]  # fmt: skip
+    assert step_of(path) == 3 and latest_checkpoint(str(tmp_path / "ckpt")).endswith("m-3")
+    model.set(0)
+    saver.restore(model.sess, prefix + "-3")  # the spelling given: the same checkpoint
+    assert model.sess.run(model.step) == 3

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import CheckpointNotFoundError, CorruptCheckpointError, TensorNotFoundError
 from . import pending
 from .dtypes import DType
-from .naming import OBJECT_GRAPH_KEY, checkpoint_prefix_of, index_path, is_temp
+from .naming import OBJECT_GRAPH_KEY, checkpoint_prefix_of, index_path, is_temp, local_path
 from .reader import BundleReader
 from .source import CheckpointFile, TensorReader
 from .storage import LOCAL, Storage, storage_for
@@ -225,8 +225,10 @@ def load_checkpoint(
     """Open the checkpoint at ``path`` (see the module docstring). An async save of this
     process still writing into ``path``'s directory is waited for first."""
     spelled = os.fspath(path)
-    if isinstance(spelled, str) and not os.path.isdir(spelled):  # a directory: the state
-        pending.wait_for(os.path.dirname(spelled))  # file's reader waits for it
+    if isinstance(spelled, str):
+        spelled = local_path(spelled)  # file:///a/b waits for /a's writes
+        if not os.path.isdir(spelled):  # a directory: the state file's reader waits
+            pending.wait_for(os.path.dirname(spelled))
     return CheckpointReader(path, verify_checksums=verify_checksums)
 
 

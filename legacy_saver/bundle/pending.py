@@ -55,6 +55,23 @@ def writing() -> Iterator[None]:
         _THREAD.writing = before
 
 
+@contextlib.contextmanager
+def private_cwd() -> Iterator[None]:
+    """Marks the current thread as one with a working directory of its own (an async
+    write's, ``saver.background``): kernels running in TensorFlow's thread pool resolve
+    relative paths against the process's, so this thread feeds them absolute ones."""
+    before = getattr(_THREAD, "private_cwd", False)
+    _THREAD.private_cwd = True
+    try:
+        yield
+    finally:
+        _THREAD.private_cwd = before
+
+
+def has_private_cwd() -> bool:
+    return getattr(_THREAD, "private_cwd", False)
+
+
 def wait_for(directory: str) -> None:
     """Return once no write registered for ``directory`` is pending (at once in a writer)."""
     if not _WAITERS or getattr(_THREAD, "writing", False):  # no async saver, or we are one

@@ -31,6 +31,7 @@ import numpy as np
 
 from legacy_saver.bundle import load_checkpoint
 from legacy_saver.bundle.files import refuse_special_files
+from legacy_saver.bundle.naming import is_url
 from legacy_saver.safe_regex import PatternError, SafeRegex
 
 __all__ = ["RestoreReport", "restore_variables", "FEED_BATCH_BYTES"]
@@ -104,7 +105,7 @@ def restore_variables(
         todo = [(v, key) for n, (v, key, _) in keys.items() if n not in missing]
         if reader.format_version == 2 and not session.graph.finalized:
             refuse_special_files(reader.prefix)  # TF's RestoreV2 would block on a FIFO
-            _restore_op(session, reader.prefix, todo)
+            _restore_op(session, _as_read(reader.prefix), todo)
         else:
             _assign(session, reader, todo)
         used = {key for _, key in todo} | skipped_keys  # a skipped key is skipped, not unused
@@ -265,6 +266,17 @@ def _value(reader: Any, var: Any, key: str) -> np.ndarray:
 _RESTORE_OPS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _as_read(prefix: str) -> str:
+    """``prefix`` with its directory resolved as the reader's ``open`` resolved it (through
+    symlinks, then ``..``). TensorFlow's file system resolves ``..`` lexically: fed
+    ``link/../ckpt/m`` it would restore ``ckpt/m``, not the ``<link target>/../ckpt/m``
+    whose keys, shapes and dtypes were just checked."""
+    if is_url(prefix):
+        return prefix
+    directory, base = os.path.split(prefix)
+    return os.path.join(os.path.realpath(directory or "."), base)
 
 
 def _restore_op(session: Any, prefix: str, todo: Sequence[tuple[Any, str]]) -> None:

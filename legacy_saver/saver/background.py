@@ -69,6 +69,20 @@ class Snapshot:
     copy_op: Any  # run to take the snapshot
     filename: Any  # feed the (temporary) prefix here
     save_tensor: Any  # run to write the shadows' checkpoint; its value is the prefix
+    shadow_of: dict[str, Any]  # variable op name -> the shadow of its whole value
+
+    def step_shadow(self, step: Any) -> Any | None:
+        """The shadow holding the snapshot of the variable behind ``step`` (a global-step
+        tensor), or None if this Saver does not save it whole."""
+        return self.shadow_of.get(_variable_op(step).name)
+
+
+def _variable_op(tensor: Any) -> Any:
+    """The op behind a variable's value tensor, through reads and identities."""
+    op = tensor.op
+    while op.type in ("Identity", "ReadVariableOp") and len(op.inputs):
+        op = op.inputs[0].op
+    return op
 
 
 def build_snapshot(built: BuiltSaver, sharded: bool) -> Snapshot:
@@ -76,9 +90,13 @@ def build_snapshot(built: BuiltSaver, sharded: bool) -> Snapshot:
     with tf.compat.v1.name_scope(SNAPSHOT_SCOPE) as scope:
         filename = tf.compat.v1.placeholder(tf.string, shape=(), name="filename")
         copies, shadow_groups = [], []
+        shadow_of: dict[str, Any] = {}
         for i, group in enumerate(built.groups):
             with tf.device(saveable_object_util.set_cpu0(group.device) if sharded else "/cpu:0"):
                 handles = [_shadow(t, f"shadow_{i}_{j}") for j, t in enumerate(group.tensors)]
+                for t, spec, h in zip(group.tensors, group.slices, handles, strict=True):
+                    if not spec:  # a whole variable, not one slice of a partitioned one
+                        shadow_of.setdefault(_variable_op(t).name, h)
                 copies += [
                     tf.raw_ops.Assign(ref=h, value=t, validate_shape=False, use_locking=True)
                     for h, t in zip(handles, group.tensors, strict=True)
@@ -91,7 +109,7 @@ def build_snapshot(built: BuiltSaver, sharded: bool) -> Snapshot:
         else:
             group, handles = shadow_groups[0]
             save_tensor = add_save_ops(filename, SaveGroup("", *_reader(group, handles)()))
-    return Snapshot(scope.rstrip("/"), copy_op, filename, save_tensor)
+    return Snapshot(scope.rstrip("/"), copy_op, filename, save_tensor, shadow_of)
 
 
 def _shadow(tensor: Any, name: str) -> Any:
@@ -134,7 +152,7 @@ class BackgroundWriter:
             if self.pending:
                 raise RuntimeError("a background save is still running; call wait() first")
             self._directory = os.path.realpath(directory or ".")
-            cwd = os.open(".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            cwd = _open_cwd()
             thread = threading.Thread(
                 target=self._run, args=(work, cwd), name="legacy-saver-async-save", daemon=True
             )
@@ -143,11 +161,13 @@ class BackgroundWriter:
             try:
                 thread.start()
             except BaseException:
-                os.close(cwd)
+                self._thread = None  # never started: nothing to wait for
+                if cwd is not None:
+                    os.close(cwd)
                 pending.unregister(self._directory, self)
                 raise
 
-    def _run(self, work: Callable[[], None], cwd: int) -> None:
+    def _run(self, work: Callable[[], None], cwd: int | None) -> None:
         try:
             with pending.writing(), _working_directory(cwd):  # reads wait for no one
                 work()
@@ -185,8 +205,19 @@ CLONE_FS = 0x00000200  # linux/sched.h: the working directory, root and umask
 _own_cwd: Callable[[], bool] | None = None
 
 
+def _open_cwd() -> int | None:
+    """A descriptor of the working directory (``O_PATH``: no read permission needed), or
+    None where it cannot be opened (then the write uses whatever is current)."""
+    try:
+        return os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0))
+    except OSError as error:
+        log.warning("legacy_saver: cannot open the working directory (%s); relative paths "
+                    "of this async save follow later os.chdir calls", error)  # fmt: skip
+        return None
+
+
 @contextlib.contextmanager
-def _working_directory(cwd: int) -> Iterator[None]:
+def _working_directory(cwd: int | None) -> Iterator[None]:
     """Runs the body in the directory ``cwd`` (a descriptor, closed here) was opened on at
     ``save()``: relative paths mean what they meant then, as for a synchronous save, even
     if the program changes its working directory while the write is pending.
@@ -196,10 +227,15 @@ def _working_directory(cwd: int) -> Iterator[None]:
     it. TensorFlow's kernels run in its own thread pool, whose working directory is the
     process's: the Saver feeds them absolute prefixes. Where a private working directory
     is not available, a changed one is refused before anything is written (``OSError``
-    naming both), and a change during the write is not noticed (docs/saver.md)."""
+    naming the current one), and a change during the write is not noticed (docs/saver.md)."""
+    if cwd is None:
+        yield
+        return
+    private = False
     try:
         if _private_cwd():
             os.fchdir(cwd)
+            private = True
         elif not os.path.samestat(os.fstat(cwd), os.stat(".")):
             raise OSError(
                 errno.ESTALE,
@@ -208,7 +244,28 @@ def _working_directory(cwd: int) -> Iterator[None]:
             )
     finally:
         os.close(cwd)
-    yield
+    if not private:
+        yield
+        return
+    with pending.private_cwd():
+        yield
+
+
+def follow_process_umask() -> None:
+    """A private working directory comes with a private umask (``CLONE_FS``), copied when
+    the thread made it: before writing its own files (the ``.meta``, digest, state file)
+    the write takes the process's umask of now, which TensorFlow's kernels used for the
+    data and index, so every file of one checkpoint gets the same mode."""
+    if not pending.has_private_cwd():
+        return
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:  # the main thread's
+            for line in status:
+                if line.startswith("Umask:"):
+                    os.umask(int(line.split()[1], 8))
+                    return
+    except (OSError, ValueError):
+        pass  # no /proc: the umask of save() stays
 
 
 def _private_cwd() -> bool:
@@ -273,13 +330,18 @@ class AsyncSaves:
     ) -> str:  # fmt: skip
         """Wait for the previous write, snapshot, hand the rest to the thread; the prefix.
 
-        ``step`` is None, an int, or a tensor: a tensor is fetched in the snapshot's run,
-        so the name ``named(step)`` and the values are of one moment."""
+        ``step`` is None, an int, or a tensor, read after the previous write finished:
+        the snapshot of its variable when this Saver saves it (the name ``named(step)``
+        is then the step the checkpoint holds, whatever training does meanwhile), else
+        the tensor in the snapshot's run."""
         saver = self._saver
         with self._saving:  # save() from two threads: one after the other, as sync saves
             self._writer.wait()  # at most one in flight; its error surfaces here
             if step is None or isinstance(step, int):
                 sess.run(self.snapshot.copy_op)
+            elif (shadow := self.snapshot.step_shadow(step)) is not None:
+                sess.run(self.snapshot.copy_op)
+                step = int(sess.run(shadow))
             else:
                 step = int(sess.run([self.snapshot.copy_op, step])[1])
             checkpoint_file = named(step)
@@ -290,6 +352,7 @@ class AsyncSaves:
 
             def write_and_commit() -> None:
                 path = saver._write_checkpoint(sess, checkpoint_file, save_op=op)
+                follow_process_umask()
                 saver._publish(path, checkpoint_file, save_dir, meta, latest_filename,
                                meta_graph_suffix, write_state, debug)  # fmt: skip
 

@@ -47,6 +47,25 @@ def as_str(value: str | bytes | os.PathLike[str]) -> str:
     return os.fspath(value)
 
 
+def as_tensorflow_means(path: str) -> str:
+    """A local path as TensorFlow's file system reads it: a ``..`` component is resolved
+    lexically (``io::CleanPath``), so ``link/../ckpt/m`` is ``ckpt/m`` whatever ``link``
+    points to, where the kernel would go through the link. The Saver runs TensorFlow's
+    kernels *and* its own file operations on one path; both must mean the same files (a
+    save whose data went one way and whose renames and state file the other lost the
+    checkpoint). Where both readings are one directory (no symlink on the way, the usual
+    case), or the path has no ``..``, the caller's spelling is kept."""
+    if is_url(path) or os.pardir not in path.split(os.sep):
+        return path
+    lexical = os.path.normpath(path)
+    try:
+        if os.path.samefile(os.path.dirname(path) or ".", os.path.dirname(lexical) or "."):
+            return path
+    except OSError:
+        pass  # one of them does not exist (yet): TensorFlow's reading, for every file
+    return lexical
+
+
 V1_ANY_COUNT = "-?????-of-?????"  # stock's pattern for every shard of a V1 checkpoint
 
 

@@ -17,6 +17,7 @@ subgraph and ``SaverDef`` (``builder.py``) and fixes the traps of TensorFlow's:
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import time
@@ -48,7 +49,14 @@ from .meta_graph import (
     require_graph_mode,
     write_meta_graph_file,
 )
-from .naming import as_str, prepend_scope, step_tensor, strip_scope, v1_any_count
+from .naming import (
+    as_str,
+    as_tensorflow_means,
+    prepend_scope,
+    step_tensor,
+    strip_scope,
+    v1_any_count,
+)
 from .restoring import GraphRestorer
 from .retention import RetentionOptions
 from .specs import with_reshape
@@ -304,7 +312,7 @@ class Saver:
             raise ValueError("'latest_filename' must not contain path components")
         if not self._eager:
             _session(sess)
-        save_path = local_path(as_str(save_path))
+        save_path = as_tensorflow_means(local_path(as_str(save_path)))
         step = self._step(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
@@ -410,7 +418,13 @@ class Saver:
         if isinstance(global_step, int | np.integer):
             return int(global_step)
         graph_sess = _session(sess)
-        return step_tensor(graph_sess.graph, global_step)
+        step = step_tensor(graph_sess.graph, global_step)
+        if not hasattr(step, "op"):  # stock's session.run would say so after the wait
+            raise TypeError(
+                "global_step must be an int, a tensor, a variable or the name of one; got "
+                f"{global_step!r} ({type(global_step).__name__})"
+            )
+        return step
 
     def _named(self, save_path: str, step: int | None) -> str:
         if step is None:
@@ -435,9 +449,7 @@ class Saver:
         def run(prefix: str) -> str:
             if self._eager:
                 return eager.save_to(self._eager_var_list(), prefix, self._options)
-            # Absolute: TensorFlow's kernels run in its thread pool, whose working directory
-            # is the process's (an async write's thread has the one of save(), background.py).
-            fed = os.path.abspath(prefix) if atomic.is_local(prefix) else prefix
+            fed = _for_kernels(prefix)
             written = as_str(_session(sess).run(save_tensor, {feed_name: fed}))
             return prefix + written[len(fed) :] if written.startswith(fed) else written
 
@@ -451,6 +463,10 @@ class Saver:
                     with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
                         written = run(temp)
                     atomic.commit(temp, checkpoint_file, fsync=self._fsync)
+                    if not files.checkpoint_exists(checkpoint_file):  # never a silent no-op
+                        raise FileNotFoundError(
+                            errno.ENOENT, "the save op wrote no checkpoint files", temp
+                        )
                 except BaseException:
                     atomic.abandon(temp)
                     raise
@@ -489,7 +505,7 @@ class Saver:
         self.wait()  # an async save in flight: restore what it commits, never a half
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
-        save_path = local_path(as_str(save_path))
+        save_path = as_tensorflow_means(local_path(as_str(save_path)))
         pending.wait_for(os.path.dirname(save_path))  # another Saver's write of that directory
         save_path = v1_any_count(save_path)  # stock's glob, resolved
         start = time.time()
@@ -530,6 +546,22 @@ class Saver:
             strip_default_attrs=strip_default_attrs,
             save_debug_info=save_debug_info,
         )
+
+
+PATH_MAX = 4096  # Linux's limit on a path passed to the kernel
+
+
+def _for_kernels(prefix: str) -> str:
+    """The prefix to feed TensorFlow's save kernels, which run in its thread pool and so
+    resolve a relative path against the process's working directory. In an async write's
+    thread, whose working directory is the one of ``save()`` (``background.py``), a
+    relative prefix is joined to it (joined, not normalized: ``..`` was settled by
+    ``as_tensorflow_means``), unless that is too long for the kernel; everywhere else the
+    prefix is fed as given, as stock TensorFlow does."""
+    if not pending.has_private_cwd() or not atomic.is_local(prefix) or os.path.isabs(prefix):
+        return prefix
+    joined = os.path.join(os.getcwd(), prefix)
+    return joined if len(os.fsencode(joined)) < PATH_MAX else prefix
 
 
 def _copy(saver_def: SaverDef) -> SaverDef:
