@@ -26,7 +26,14 @@ tf = pytest.importorskip("tensorflow")
 from legacy_saver import latest_checkpoint, load_checkpoint  # noqa: E402
 from legacy_saver.saver import Saver  # noqa: E402
 from legacy_saver.saver import saver as saver_module  # noqa: E402
-from tests.helpers.async_rig import Gate, Model, step_of, temporaries, tree  # noqa: E402
+from tests.helpers.async_rig import (  # noqa: E402
+    Gate,
+    Model,
+    pending_save,
+    step_of,
+    temporaries,
+    tree,
+)
 from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
@@ -219,18 +226,8 @@ def test_a_failed_write_is_raised_by_restore_not_lost(tmp_path, monkeypatch):
 def test_load_checkpoint_of_the_returned_prefix_waits_for_the_write(tmp_path, monkeypatch):
     """``load_checkpoint`` of the prefix an async ``save()`` just returned, in this
     process, reads the committed checkpoint instead of raising "not found"."""
-    gate = Gate(monkeypatch)
-    model = Model()
-    saver = model.saver(async_save=True)
-    model.set(8)
-    path = saver.save(model.sess, str(tmp_path / "m"), global_step=8)
-    assert gate.waiting.wait(30)
-    threading.Timer(0.3, gate.open).start()
-    try:
+    with pending_save(monkeypatch, tmp_path, k=8, release_after=0.3) as path:
         assert step_of(path) == 8
-    finally:
-        gate.open()
-        saver.close()
 
 
 def test_changed_working_directory_without_a_private_one_is_refused(tmp_path, monkeypatch):

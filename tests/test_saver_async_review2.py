@@ -28,7 +28,7 @@ tf = pytest.importorskip("tensorflow")
 from legacy_saver import latest_checkpoint, load_checkpoint  # noqa: E402
 from legacy_saver.bundle import pending  # noqa: E402
 from legacy_saver.saver import Saver, background  # noqa: E402
-from tests.helpers.async_rig import Gate, Model, step_of, temporaries  # noqa: E402
+from tests.helpers.async_rig import Gate, Model, pending_save, step_of, temporaries  # noqa: E402
 from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
@@ -457,57 +457,32 @@ def test_tensor_step_and_values_agree_under_concurrent_training(tmp_path):
 
 
 def test_load_checkpoint_of_a_file_url_waits_for_the_write(tmp_path, monkeypatch):
-    gate = Gate(monkeypatch)
-    model = Model()
-    saver = model.saver(async_save=True)
-    model.set(8)
-    path = saver.save(model.sess, str(tmp_path / "m"), global_step=8)
-    assert gate.waiting.wait(30)
-    threading.Timer(0.5, gate.open).start()
-    try:
-        reader = load_checkpoint("file://" + path)
-        assert int(reader.get_tensor("global_step")) == 8
-    finally:
-        gate.open()
-        saver.close()
+    with pending_save(monkeypatch, tmp_path) as path:
+        assert int(load_checkpoint("file://" + path).get_tensor("global_step")) == 8
 
 
 @pytest.mark.parametrize("spelling", ["str", "pathlib", "directory", "index"])
 def test_load_checkpoint_spellings_wait_for_the_write(tmp_path, monkeypatch, spelling):
     import pathlib
 
-    gate = Gate(monkeypatch)
-    model = Model()
-    saver = model.saver(async_save=True)
-    model.set(8)
-    path = saver.save(model.sess, str(tmp_path / "m"), global_step=8)
-    assert gate.waiting.wait(30)
-    threading.Timer(0.5, gate.open).start()
-    arg = {"str": path, "pathlib": pathlib.Path(path), "directory": str(tmp_path),
-           "index": path + ".index"}[spelling]  # fmt: skip
-    try:
+    with pending_save(monkeypatch, tmp_path) as path:
+        arg = {"str": path, "pathlib": pathlib.Path(path), "directory": str(tmp_path),
+               "index": path + ".index"}[spelling]  # fmt: skip
         finished, box = run_with_timeout(lambda: load_checkpoint(arg), 20)
         assert finished, "load_checkpoint hung"
         assert "error" not in box, box.get("error")
         assert int(box["value"].get_tensor("global_step")) == 8
-    finally:
-        gate.open()
-        saver.close()
 
 
-def test_load_checkpoint_of_bytes_during_a_pending_write_does_not_hang(tmp_path, monkeypatch):
-    """bytes are not waited for (documented: a str prefix); it must not hang or crash."""
-    gate = Gate(monkeypatch)
-    model = Model()
-    saver = model.saver(async_save=True)
-    path = saver.save(model.sess, str(tmp_path / "m"), global_step=1)
-    assert gate.waiting.wait(30)
-    try:
-        finished, box = run_with_timeout(lambda: load_checkpoint(os.fsencode(path)), 10)
-        assert finished
-    finally:
-        gate.open()
-        saver.close()
+@pytest.mark.parametrize("kind", ["prefix", "directory"])
+def test_load_checkpoint_of_bytes_waits_and_reads(tmp_path, monkeypatch, kind):
+    """A bytes path (TensorFlow takes them) is read, and waited for as a str would be; it
+    used to crash with a TypeError from inside the storage layer."""
+    with pending_save(monkeypatch, tmp_path) as path:
+        arg = os.fsencode(path if kind == "prefix" else str(tmp_path))
+        finished, box = run_with_timeout(lambda: load_checkpoint(arg), 20)
+        assert finished and "error" not in box, box
+        assert int(box["value"].get_tensor("global_step")) == 8
 
 
 def test_load_checkpoint_of_a_remote_url_during_a_pending_write_returns(tmp_path, monkeypatch):

@@ -23,6 +23,8 @@ from .source import CheckpointFile, TensorReader
 from .storage import LOCAL, Storage, storage_for
 from .v1 import V1Reader, v1_files
 
+AnyPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]  # bytes as TensorFlow takes them
+
 
 @dataclass
 class ResolvedPath:
@@ -120,7 +122,7 @@ class CheckpointReader:
         notes: how ``path`` was resolved, when it was not a plain prefix.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> None:
+    def __init__(self, path: AnyPath, *, verify_checksums: bool = True) -> None:
         storage, text = storage_for(path)
         resolved = resolve_checkpoint(text, storage)
         self.prefix = resolved.prefix
@@ -219,16 +221,12 @@ class CheckpointReader:
         self.close()
 
 
-def load_checkpoint(
-    path: str | os.PathLike[str], *, verify_checksums: bool = True
-) -> CheckpointReader:
+def load_checkpoint(path: AnyPath, *, verify_checksums: bool = True) -> CheckpointReader:
     """Open the checkpoint at ``path`` (see the module docstring). An async save of this
     process still writing into ``path``'s directory is waited for first."""
-    spelled = os.fspath(path)
-    if isinstance(spelled, str):
-        spelled = local_path(spelled)  # file:///a/b waits for /a's writes
-        if not os.path.isdir(spelled):  # a directory: the state file's reader waits
-            pending.wait_for(os.path.dirname(spelled))
+    spelled = local_path(os.fsdecode(os.fspath(path)))  # file:///a/b waits for /a's writes
+    if not os.path.isdir(spelled):  # a directory: the state file's reader waits
+        pending.wait_for(os.path.dirname(spelled))
     return CheckpointReader(path, verify_checksums=verify_checksums)
 
 

@@ -43,29 +43,27 @@ def unregister(directory: str, waiter: Callable[[], None]) -> None:
 
 
 @contextlib.contextmanager
-def writing() -> Iterator[None]:
+def _marked(flag: str) -> Iterator[None]:
+    before = getattr(_THREAD, flag, False)
+    setattr(_THREAD, flag, True)
+    try:
+        yield
+    finally:
+        setattr(_THREAD, flag, before)
+
+
+def writing() -> contextlib.AbstractContextManager[None]:
     """Marks the current thread as a writer for the duration (nests): a background write's
     thread, or one holding a state file's lock, whose reads must not wait for a write that
     itself waits for that lock."""
-    before = getattr(_THREAD, "writing", False)
-    _THREAD.writing = True
-    try:
-        yield
-    finally:
-        _THREAD.writing = before
+    return _marked("writing")
 
 
-@contextlib.contextmanager
-def private_cwd() -> Iterator[None]:
+def private_cwd() -> contextlib.AbstractContextManager[None]:
     """Marks the current thread as one with a working directory of its own (an async
     write's, ``saver.background``): kernels running in TensorFlow's thread pool resolve
     relative paths against the process's, so this thread feeds them absolute ones."""
-    before = getattr(_THREAD, "private_cwd", False)
-    _THREAD.private_cwd = True
-    try:
-        yield
-    finally:
-        _THREAD.private_cwd = before
+    return _marked("private_cwd")
 
 
 def has_private_cwd() -> bool:

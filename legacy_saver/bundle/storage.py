@@ -269,10 +269,11 @@ class FsspecStorage:
 LOCAL = LocalStorage()
 
 
-def storage_for(path: str | os.PathLike[str]) -> tuple[Storage, str]:
+def storage_for(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> tuple[Storage, str]:
     """Pick the storage for ``path``: a URL with a scheme goes through fsspec
-    (imported only then), anything else is local (``file://`` too)."""
-    text = os.fspath(path)
+    (imported only then), anything else is local (``file://`` too). Bytes are decoded as
+    the file system's names are (``os.fsdecode``), as TensorFlow accepts them."""
+    text = os.fsdecode(os.fspath(path))
     if is_url(text):
         import fsspec
 

@@ -3,8 +3,10 @@ model whose every variable holds one number, and readers of what a save left."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -96,3 +98,21 @@ def tree(directory) -> dict[str, bytes]:
 
 def temporaries(directory) -> list[str]:
     return [n for n in os.listdir(directory) if ".tmp-" in n or "tempstate" in n]
+
+
+@contextlib.contextmanager
+def pending_save(monkeypatch, directory, k: int = 8, release_after: float = 0.5) -> Iterator[str]:
+    """An async save of step ``k`` into ``directory`` whose write is held, then let go
+    ``release_after`` seconds after the body starts; yields the prefix ``save()`` returned."""
+    gate = Gate(monkeypatch)
+    model = Model()
+    saver = model.saver(async_save=True)
+    model.set(k)
+    path = saver.save(model.sess, os.path.join(str(directory), "m"), global_step=k)
+    assert gate.waiting.wait(30)
+    threading.Timer(release_after, gate.open).start()
+    try:
+        yield path
+    finally:
+        gate.open()
+        saver.close()
