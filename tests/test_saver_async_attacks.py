@@ -403,3 +403,20 @@ def test_dot_dot_through_a_symlink_means_what_tensorflow_means(
     model.set(0)
     saver.restore(model.sess, prefix + "-3")  # the spelling given: the same checkpoint
     assert model.sess.run(model.step) == 3
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_save_path_ending_in_dot_dot_names_a_file_beside_it(tmp_path, monkeypatch, mode):
+    """``sub/..`` with a step is the file ``sub/..-3`` (the step is appended to the last
+    component, which is then an ordinary name), as stock TensorFlow writes it; the
+    directory part is what ``..`` handling is about, never the name."""
+    (tmp_path / "target").mkdir()
+    (tmp_path / "sub").symlink_to(tmp_path / "target")
+    monkeypatch.chdir(tmp_path)
+    model = Model()
+    model.set(3)
+    saver = model.saver(async_save=mode == "async")
+    path = saver.save(model.sess, os.path.join("sub", ".."), global_step=3)
+    saver.close()
+    assert path == os.path.join("sub", "..-3")
+    assert os.path.exists(tmp_path / "target" / "..-3.index") and step_of(path) == 3

@@ -505,7 +505,7 @@ class Saver:
         self.wait()  # an async save in flight: restore what it commits, never a half
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
-        save_path = as_tensorflow_means(local_path(as_str(save_path)))
+        save_path = as_tensorflow_means(local_path(as_str(save_path)), prefix=False)
         pending.wait_for(os.path.dirname(save_path))  # another Saver's write of that directory
         save_path = v1_any_count(save_path)  # stock's glob, resolved
         start = time.time()
