@@ -196,18 +196,23 @@ def test_partitioned_variables_of_a_real_estimator(tf, realdata):
         np.testing.assert_array_equal(have, want)
 
 
-def test_restores_the_checkpoint_it_checked_through_a_symlink_and_dot_dot(tf, graph, tmp_path):
-    """``link/../old/ckpt`` with ``link -> real/sub``: the reader (``open``) checks
-    ``real/old/ckpt``; TensorFlow's file system would read ``old/ckpt`` (it resolves ``..``
-    lexically). A second checkpoint with other values sits there: the values restored must
-    be those of the checkpoint that was checked."""
+def test_checks_and_restores_the_checkpoint_tensorflow_means_by_dot_dot(tf, graph, tmp_path):
+    """``link/../old/ckpt`` with ``link -> real/sub``: TensorFlow's kernels read ``old/ckpt``
+    (``..`` lexically), the OS ``real/old/ckpt``. restore_variables reads the path as
+    ``Saver.restore`` does, and its check and its RestoreV2 read one checkpoint: a shape
+    that does not fit there is refused before anything is assigned (the check used to read
+    the other checkpoint, pass, and let RestoreV2 read this one)."""
     (tmp_path / "real" / "sub").mkdir(parents=True)
     (tmp_path / "link").symlink_to(tmp_path / "real" / "sub")
-    _checkpoint(tf, str(tmp_path / "real" / "old"), {"a": A})
-    _checkpoint(tf, str(tmp_path / "old"), {"a": A + 100})  # the lexical reading's decoy
+    spelled = str(tmp_path / "link" / ".." / "old" / "ckpt")
+    _checkpoint(tf, str(tmp_path / "real" / "old"), {"a": A})  # the OS's reading
+    _checkpoint(tf, str(tmp_path / "old"), {"a": A.T.copy()})  # TensorFlow's: [3, 2]
     g, sess = graph
-    a = tf.compat.v1.get_variable("a", shape=[2, 3])
+    a = tf.compat.v1.get_variable("a", shape=[2, 3], initializer=tf.compat.v1.zeros_initializer())
     sess.run(tf.compat.v1.global_variables_initializer())
-    report = restore_variables(sess, str(tmp_path / "link" / ".." / "old" / "ckpt"))
-    assert report.restored == (("a", "a"),)
-    np.testing.assert_array_equal(sess.run(a), A)
+    with pytest.raises(RestoreMismatchError, match="shape"):
+        restore_variables(sess, spelled)
+    np.testing.assert_array_equal(sess.run(a), np.zeros([2, 3], np.float32))
+    _checkpoint(tf, str(tmp_path / "old"), {"a": A + 100})  # now it fits: its values
+    assert restore_variables(sess, spelled).restored == (("a", "a"),)
+    np.testing.assert_array_equal(sess.run(a), A + 100)

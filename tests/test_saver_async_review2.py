@@ -28,31 +28,21 @@ tf = pytest.importorskip("tensorflow")
 from legacy_saver import latest_checkpoint, load_checkpoint  # noqa: E402
 from legacy_saver.bundle import pending  # noqa: E402
 from legacy_saver.saver import Saver, background  # noqa: E402
-from tests.helpers.async_rig import Gate, Model, pending_save, step_of, temporaries  # noqa: E402
+from tests.helpers.async_rig import (  # noqa: E402
+    Gate,
+    Model,
+    RefModel,
+    pending_save,
+    step_of,
+    temporaries,
+)
 from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
 
 
-class Small:
-    """One ref variable (stock's graph-mode Saver can save it too) and a ref global step."""
-
-    def __init__(self):
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            self.v = v1.Variable(np.arange(3, dtype=np.float32), name="v", use_resource=False)
-            self.step = v1.Variable(np.int64(7), name="global_step", use_resource=False)
-            self.sess = v1.Session(graph=self.graph)
-            self.sess.run(v1.global_variables_initializer())
-
-    def saver(self, cls=Saver, **kwargs):
-        with self.graph.as_default():
-            return cls(**kwargs)
-
-    def save(self, saver, *args, **kwargs):
-        with self.graph.as_default():  # stock's save() is graph mode only inside the graph
-            return saver.save(self.sess, *args, **kwargs)
+Small = RefModel  # a [0, 1, 2] float vector and global_step 7
 
 
 def open_fds() -> set[str]:

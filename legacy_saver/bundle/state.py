@@ -277,9 +277,15 @@ def _load(directory: str, name: str | None, allow_outside: bool) -> tuple[str, A
     state = decode_state(data, path)
     moved: list[tuple[str, str]] = []
     latest = state.model_checkpoint_path
-    state.model_checkpoint_path = _resolve(latest, directory, path, allow_outside, moved)
-    for i, p in enumerate(state.all_model_checkpoint_paths):
-        state.all_model_checkpoint_paths[i] = _resolve(p, directory, path, allow_outside, moved)
+    try:
+        state.model_checkpoint_path = _resolve(latest, directory, path, allow_outside, moved)
+        for i, p in enumerate(state.all_model_checkpoint_paths):
+            state.all_model_checkpoint_paths[i] = _resolve(p, directory, path, allow_outside, moved)
+    except UnicodeEncodeError:  # a CheckpointState (TensorFlow's too) holds UTF-8 only
+        raise StateFileError(
+            f"{path!r}: the directory's name is not UTF-8, which a CheckpointState cannot "
+            "hold (TensorFlow fails here too); open the checkpoint by its prefix instead"
+        ) from None
     if moved:
         (old, new), more = moved[0], f" (and {len(moved) - 1} more)" if len(moved) > 1 else ""
         message = (

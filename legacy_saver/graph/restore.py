@@ -31,7 +31,7 @@ import numpy as np
 
 from legacy_saver.bundle import load_checkpoint
 from legacy_saver.bundle.files import refuse_special_files
-from legacy_saver.bundle.naming import is_url
+from legacy_saver.bundle.naming import as_tensorflow_means, is_url, local_path
 from legacy_saver.safe_regex import PatternError, SafeRegex
 
 __all__ = ["RestoreReport", "restore_variables", "FEED_BATCH_BYTES"]
@@ -67,7 +67,7 @@ class RestoreReport:
 
 def restore_variables(
     session: Any,
-    checkpoint: str | os.PathLike[str],
+    checkpoint: str | bytes | os.PathLike[str] | os.PathLike[bytes],
     *,
     assignment_map: Mapping[str, Any] | None = None,
     include: Sequence[str | re.Pattern[str]] | None = None,
@@ -99,6 +99,8 @@ def restore_variables(
     if var_list is None:
         var_list = session.graph.get_collection("variables")
     wanted, unwanted = _patterns(include, "include"), _patterns(exclude, "exclude")
+    # As TensorFlow reads it (``..`` lexically), as ``Saver.restore`` does.
+    checkpoint = as_tensorflow_means(local_path(os.fsdecode(os.fspath(checkpoint))), prefix=False)
     with load_checkpoint(checkpoint) as reader:
         keys, skipped, skipped_keys, problems = _plan(var_list, assignment_map, wanted, unwanted)
         missing = _check(reader, keys, problems)
@@ -289,7 +291,8 @@ def _restore_op(session: Any, prefix: str, todo: Sequence[tuple[Any, str]]) -> N
     if signature not in cache:
         cache[signature] = _build_restore(graph, todo)
     op, filename = cache[signature]
-    session.run(op, feed_dict={filename: prefix})
+    fed = prefix if is_url(prefix) else os.fsencode(prefix)  # any name the OS allows
+    session.run(op, feed_dict={filename: fed})
 
 
 def _build_restore(graph: Any, todo: Sequence[tuple[Any, str]]) -> tuple[Any, Any]:

@@ -69,20 +69,25 @@ class Snapshot:
     copy_op: Any  # run to take the snapshot
     filename: Any  # feed the (temporary) prefix here
     save_tensor: Any  # run to write the shadows' checkpoint; its value is the prefix
-    shadow_of: dict[str, Any]  # variable op name -> the shadow of its whole value
+    shadow_of: dict[Any, Any]  # variable op -> the shadow of its whole value
 
     def step_shadow(self, step: Any) -> Any | None:
         """The shadow holding the snapshot of the variable behind ``step`` (a global-step
-        tensor), or None if this Saver does not save it whole."""
-        return self.shadow_of.get(_variable_op(step).name)
+        tensor of this graph), or None if this Saver does not save it whole or reading
+        ``step`` does more than read it (a control dependency runs an op)."""
+        op = _variable_op(step)
+        return None if op is None else self.shadow_of.get(op)
 
 
-def _variable_op(tensor: Any) -> Any:
-    """The op behind a variable's value tensor, through reads and identities."""
+def _variable_op(tensor: Any) -> Any | None:
+    """The op behind a variable's value tensor, through plain reads and identities; None
+    where one of them carries control dependencies (reading the tensor runs other ops)."""
     op = tensor.op
     while op.type in ("Identity", "ReadVariableOp") and len(op.inputs):
+        if op.control_inputs:
+            return None
         op = op.inputs[0].op
-    return op
+    return None if op.control_inputs else op
 
 
 def build_snapshot(built: BuiltSaver, sharded: bool) -> Snapshot:
@@ -90,13 +95,14 @@ def build_snapshot(built: BuiltSaver, sharded: bool) -> Snapshot:
     with tf.compat.v1.name_scope(SNAPSHOT_SCOPE) as scope:
         filename = tf.compat.v1.placeholder(tf.string, shape=(), name="filename")
         copies, shadow_groups = [], []
-        shadow_of: dict[str, Any] = {}
+        shadow_of: dict[Any, Any] = {}
         for i, group in enumerate(built.groups):
             with tf.device(saveable_object_util.set_cpu0(group.device) if sharded else "/cpu:0"):
                 handles = [_shadow(t, f"shadow_{i}_{j}") for j, t in enumerate(group.tensors)]
                 for t, spec, h in zip(group.tensors, group.slices, handles, strict=True):
-                    if not spec:  # a whole variable, not one slice of a partitioned one
-                        shadow_of.setdefault(_variable_op(t).name, h)
+                    source = _variable_op(t)
+                    if not spec and source is not None:  # a whole variable, not a slice
+                        shadow_of.setdefault(source, h)
                 copies += [
                     tf.raw_ops.Assign(ref=h, value=t, validate_shape=False, use_locking=True)
                     for h, t in zip(handles, group.tensors, strict=True)
@@ -258,14 +264,31 @@ def follow_process_umask() -> None:
     data and index, so every file of one checkpoint gets the same mode."""
     if not pending.has_private_cwd():
         return
+    mask = _process_umask()
+    if mask is not None:
+        os.umask(mask)
+
+
+def _process_umask() -> int | None:
+    """The umask the process's other threads share: the main thread's, or (once it has
+    exited: a zombie leader's status has no umask) another thread's, not this one's
+    (``/proc/self/task/<tid>/status``); None without ``/proc``."""
+    me = str(threading.get_native_id())
     try:
-        with open("/proc/self/status", encoding="ascii") as status:  # the main thread's
-            for line in status:
-                if line.startswith("Umask:"):
-                    os.umask(int(line.split()[1], 8))
-                    return
-    except (OSError, ValueError):
-        pass  # no /proc: the umask of save() stays
+        tasks = sorted(os.listdir("/proc/self/task"), key=lambda t: (t != str(os.getpid()), t))
+    except OSError:
+        return None
+    for task in tasks:
+        if task == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{task}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("Umask:"):
+                        return int(line.split()[1], 8)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or unreadable
+    return None
 
 
 def _private_cwd() -> bool:
@@ -333,7 +356,7 @@ class AsyncSaves:
         ``step`` is None, an int, or a tensor, read after the previous write finished:
         the snapshot of its variable when this Saver saves it (the name ``named(step)``
         is then the step the checkpoint holds, whatever training does meanwhile), else
-        the tensor in the snapshot's run."""
+        in a run of its own before the snapshot, as a synchronous save reads it."""
         saver = self._saver
         with self._saving:  # save() from two threads: one after the other, as sync saves
             self._writer.wait()  # at most one in flight; its error surfaces here
@@ -342,8 +365,9 @@ class AsyncSaves:
             elif (shadow := self.snapshot.step_shadow(step)) is not None:
                 sess.run(self.snapshot.copy_op)
                 step = int(sess.run(shadow))
-            else:
-                step = int(sess.run([self.snapshot.copy_op, step])[1])
+            else:  # as a synchronous save: the step's own run (its ops too), then the copy
+                step = int(sess.run(step))
+                sess.run(self.snapshot.copy_op)
             checkpoint_file = named(step)
             meta = debug = None
             if write_meta_graph:

@@ -47,33 +47,6 @@ def as_str(value: str | bytes | os.PathLike[str]) -> str:
     return os.fspath(value)
 
 
-def as_tensorflow_means(path: str, *, prefix: bool = True) -> str:
-    """A local path as TensorFlow's file system reads it: a ``..`` component is resolved
-    lexically (``io::CleanPath``), so ``link/../ckpt/m`` is ``ckpt/m`` whatever ``link``
-    points to, where the kernel would go through the link. The Saver runs TensorFlow's
-    kernels *and* its own file operations on one path; both must mean the same files (a
-    save whose data went one way and whose renames and state file the other lost the
-    checkpoint). Where both readings are one directory (no symlink on the way, the usual
-    case), or the path has no ``..``, the caller's spelling is kept. ``prefix``: the last
-    component is a name to append to (``save``: ``a/..`` saves ``a/..-3``), else a path that
-    may be a directory (``restore``: ``a/..`` is read whole)."""
-    if is_url(path) or os.pardir not in path.split(os.sep):
-        return path
-    directory, base = os.path.split(path)
-    if not prefix and base in (os.curdir, os.pardir):  # a directory: read it whole
-        directory, base = path, ""
-    lexical = os.path.normpath(directory) if directory else ""
-    try:
-        if os.path.samefile(directory or ".", lexical or "."):
-            return path
-    except OSError:
-        pass  # one of them does not exist (yet): TensorFlow's reading, for every file
-    # Only the directory: the basename gets "-<step>" appended, so "a/.." saves "a/..-3".
-    if not base:
-        return lexical
-    return base if lexical in ("", os.curdir) else os.path.join(lexical, base)
-
-
 V1_ANY_COUNT = "-?????-of-?????"  # stock's pattern for every shard of a V1 checkpoint
 
 

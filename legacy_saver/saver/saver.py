@@ -30,7 +30,7 @@ from tensorflow.python.framework import meta_graph as tf_meta_graph
 
 from ..bundle import files, pending
 from ..bundle.digest import write_digest
-from ..bundle.naming import local_path, meta_path, state_path
+from ..bundle.naming import as_tensorflow_means, local_path, meta_path, state_path
 from ..errors import UnsupportedFeatureError
 from . import atomic, eager, tf_metrics
 from .builder import (
@@ -51,7 +51,6 @@ from .meta_graph import (
 )
 from .naming import (
     as_str,
-    as_tensorflow_means,
     prepend_scope,
     step_tensor,
     strip_scope,
@@ -313,6 +312,10 @@ class Saver:
         if not self._eager:
             _session(sess)
         save_path = as_tensorflow_means(local_path(as_str(save_path)))
+        if os.path.basename(save_path) in (os.curdir, os.pardir) and global_step is None:
+            raise ValueError(  # "a/.." would be listed as "..": the state file's parent
+                f"'save_path' names a directory, not a checkpoint: {save_path!r}"
+            )
         step = self._step(sess, save_path, global_step, latest_filename)
         save_dir = os.path.dirname(save_path)
         if save_dir and atomic.is_local(save_dir):
@@ -462,9 +465,9 @@ class Saver:
                 try:
                     with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
                         written = run(temp)
-                    atomic.commit(temp, checkpoint_file, fsync=self._fsync)
-                    if not files.checkpoint_exists(checkpoint_file):  # never a silent no-op
-                        raise FileNotFoundError(
+                    moved = atomic.commit(temp, checkpoint_file, fsync=self._fsync)
+                    if not moved or not files.checkpoint_exists(checkpoint_file):
+                        raise FileNotFoundError(  # never a silent no-op, nor the old files
                             errno.ENOENT, "the save op wrote no checkpoint files", temp
                         )
                 except BaseException:

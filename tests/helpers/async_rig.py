@@ -116,3 +116,25 @@ def pending_save(monkeypatch, directory, k: int = 8, release_after: float = 0.5)
     finally:
         gate.open()
         saver.close()
+
+
+class RefModel:
+    """One ref variable ``v`` (stock's graph-mode Saver saves it too) and a ref global
+    step, in a graph of its own; ``save`` runs inside that graph (stock's needs it)."""
+
+    def __init__(self, value=None, step: int = 7):
+        value = np.arange(3, dtype=np.float32) if value is None else value
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.v = v1.Variable(value, name="v", use_resource=False)
+            self.step = v1.Variable(np.int64(step), name="global_step", use_resource=False)
+            self.sess = v1.Session(graph=self.graph)
+            self.sess.run(v1.global_variables_initializer())
+
+    def saver(self, cls=Saver, **kwargs):
+        with self.graph.as_default():
+            return cls(**kwargs)
+
+    def save(self, saver, *args, **kwargs):
+        with self.graph.as_default():
+            return saver.save(self.sess, *args, **kwargs)
