@@ -175,6 +175,9 @@ def read_state(
     )
 
 
+STATE_REREADS = 3  # latest_checkpoint: reads when the latest it names has no files
+
+
 def latest_checkpoint(
     checkpoint_dir: StrPath, latest_filename: str | None = None, *, allow_outside: bool = False
 ) -> str | None:
@@ -187,13 +190,18 @@ def latest_checkpoint(
         StateFileError: As ``get_checkpoint_state``.
         CheckpointNotFoundError: No checkpoint the state file lists exists.
     """
-    loaded = _load(os.fspath(checkpoint_dir), latest_filename, allow_outside)
-    if loaded is None:
-        return None
-    path, state = loaded
-    latest = state.model_checkpoint_path
-    if _is_checkpoint(latest, path):
-        return str(latest)
+    previous = None
+    for _ in range(STATE_REREADS):
+        loaded = _load(os.fspath(checkpoint_dir), latest_filename, allow_outside)
+        if loaded is None:
+            return None
+        path, state = loaded
+        latest = state.model_checkpoint_path
+        if _is_checkpoint(latest, path):
+            return str(latest)
+        if latest == previous:  # read twice, named twice: it is really missing
+            break
+        previous = latest  # a writer may have replaced the file and deleted it: read again
     missing = f"{path} names {latest!r} as the latest checkpoint, but it has no files"
     others = [p for p in state.all_model_checkpoint_paths if p != latest]
     for candidate in reversed(others):

@@ -29,9 +29,9 @@ mean what they meant at ``save()`` (``_working_directory``); an error in the bac
 raised by the next ``save()``, ``wait()`` or ``close()`` and never lost; at interpreter exit
 pending writes are drained, for at most ``EXIT_TIMEOUT_S`` each, with a log line either way.
 
-The session must stay open until the write is done: call ``saver.wait()`` (or
-``close()``) before closing it (``AsyncCheckpointSaverHook`` does this for
-``MonitoredTrainingSession``).
+The write runs the session's save op: closing the session waits for it (``guard_close``).
+Call ``saver.wait()`` (or ``close()``) to have its error raised (``AsyncCheckpointSaverHook``
+does this for ``MonitoredTrainingSession``).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
+from tensorflow.python.client.session import BaseSession
 from tensorflow.python.training.saving import saveable_object_util
 
 from ..bundle import pending
@@ -141,6 +142,8 @@ class BackgroundWriter:
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
+        self._launched = threading.Event()
+        self._launched.set()
         self._error: BaseException | None = None
         self._directory: str | None = None
         self._lock = threading.Lock()
@@ -162,8 +165,9 @@ class BackgroundWriter:
             thread = threading.Thread(
                 target=self._run, args=(work, cwd), name="legacy-saver-async-save", daemon=True
             )
-            self._thread = thread
-            pending.register(self._directory, self)
+            launched = threading.Event()  # joins wait for it: start() may still be running
+            self._thread, self._launched = thread, launched
+            pending.register(self._directory, self)  # readers wait from now on
             try:
                 thread.start()
             except BaseException:
@@ -172,6 +176,15 @@ class BackgroundWriter:
                     os.close(cwd)
                 pending.unregister(self._directory, self)
                 raise
+            finally:
+                launched.set()
+
+    def _join(self, thread: threading.Thread, timeout: float | None = None) -> None:
+        """Joins ``thread`` once ``start()`` has returned (a reader may come between the
+        registration and the start); a thread whose start failed is not waited for."""
+        self._launched.wait()
+        if thread is self._thread or thread.ident is not None:
+            thread.join(timeout)
 
     def _run(self, work: Callable[[], None], cwd: int | None) -> None:
         try:
@@ -190,7 +203,7 @@ class BackgroundWriter:
         (False); raises the write's error once. The writer thread itself never waits."""
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            self._join(thread, timeout)
             if thread.is_alive():
                 return False
         error, self._error = self._error, None
@@ -202,7 +215,7 @@ class BackgroundWriter:
     def __call__(self) -> None:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            self._join(thread)
 
 
 _LIVE: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
@@ -337,6 +350,44 @@ def _drain_at_exit() -> None:
                       "previous checkpoint stays the latest", EXIT_TIMEOUT_S)  # fmt: skip
 
 
+def guard_close(sess: Any, writer: BackgroundWriter) -> None:
+    """Makes closing the session ``sess`` (its innermost ``tf.compat.v1.Session``) first wait
+    for ``writer``'s pending write, which runs the session's save op: a ``with Session()``
+    block left by ``sys.exit()`` or an exception, ``MonitoredTrainingSession`` skipping the
+    hooks' ``end()`` after a failed step, or a stock ``CheckpointSaverHook`` would otherwise
+    close it under the write and lose the checkpoint. The write's error stays for the
+    Saver's next call; the session is closed either way."""
+    raw = _raw_session(sess)
+    writers = raw.__dict__.get("_legacy_saver_writers") if hasattr(raw, "__dict__") else None
+    if writers is None:
+        writers = weakref.WeakSet()
+        close = type(raw).close  # the class's: no reference cycle through the session
+        session = weakref.ref(raw)
+
+        def drained_close() -> None:
+            for pending_writer in list(writers):
+                pending_writer()  # joins; the error stays for its owner
+            alive = session()
+            if alive is not None:
+                close(alive)
+
+        try:
+            raw.close = drained_close
+            raw._legacy_saver_writers = writers
+        except (AttributeError, TypeError):
+            return  # a session we cannot guard: close() after wait() (docs/saver.md)
+    writers.add(writer)
+
+
+def _raw_session(sess: Any) -> Any:
+    """The session (``BaseSession``) under ``MonitoredSession``'s wrappers (``_sess``)."""
+    for _ in range(16):
+        if isinstance(sess, BaseSession) or not hasattr(sess, "_sess"):
+            return sess
+        sess = sess._sess
+    return sess
+
+
 class AsyncSaves:
     """The async half of one ``Saver``: its snapshot ops and its background writer."""
 
@@ -380,6 +431,7 @@ class AsyncSaves:
                 saver._publish(path, checkpoint_file, save_dir, meta, latest_filename,
                                meta_graph_suffix, write_state, debug)  # fmt: skip
 
+            guard_close(sess, self._writer)
             self._writer.start(save_dir, write_and_commit)
         return checkpoint_file
 
