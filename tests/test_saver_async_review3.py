@@ -18,6 +18,7 @@ between the writer's registration and its thread's start joined an unstarted thr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -81,6 +82,19 @@ def mts_graph(fail_at: int | None = None):
     return train
 
 
+@contextlib.contextmanager
+def hooked(tmp_path, save_steps: int, fail_at: int | None = None, **hook_kwargs):
+    """A graph of ``mts_graph`` with an async Saver and its hook saving every
+    ``save_steps`` into ``tmp_path``: yields ``(train, saver, hook)``."""
+    with tf.Graph().as_default():
+        train = mts_graph(fail_at=fail_at)
+        saver = Saver(async_save=True, max_to_keep=10)
+        hook = AsyncCheckpointSaverHook(
+            str(tmp_path), save_steps=save_steps, saver=saver, **hook_kwargs
+        )
+        yield train, saver, hook
+
+
 def whole(prefix: str) -> int:
     """The step of ``prefix``, asserting ``w`` agrees with it."""
     reader = load_checkpoint(prefix)
@@ -121,10 +135,7 @@ class Raising(v1.train.CheckpointSaverListener):
 
 def test_a_step_raising_mid_run_keeps_the_pending_checkpoint(tmp_path, monkeypatch):
     gate = StepGate(monkeypatch, 3)
-    with tf.Graph().as_default():
-        train = mts_graph(fail_at=5)
-        saver = Saver(async_save=True, max_to_keep=10)
-        hook = AsyncCheckpointSaverHook(str(tmp_path), save_steps=3, saver=saver)
+    with hooked(tmp_path, save_steps=3, fail_at=5) as (train, saver, hook):
         with pytest.raises(tf.errors.InvalidArgumentError):
             with v1.train.MonitoredTrainingSession(hooks=[hook]) as sess:
                 for k in range(1, 10):
@@ -143,10 +154,7 @@ def test_a_step_raising_mid_run_keeps_the_pending_checkpoint(tmp_path, monkeypat
 def test_a_failing_step_error_is_what_propagates_and_earlier_checkpoints_stay(tmp_path):
     """Without a write pending at the failure, the step's own error propagates (not one of
     the hook's), every committed checkpoint loads, nothing temporary is left."""
-    with tf.Graph().as_default():
-        train = mts_graph(fail_at=5)
-        saver = Saver(async_save=True, max_to_keep=10)
-        hook = AsyncCheckpointSaverHook(str(tmp_path), save_steps=2, saver=saver)
+    with hooked(tmp_path, save_steps=2, fail_at=5) as (train, saver, hook):
         with pytest.raises(tf.errors.InvalidArgumentError):
             with v1.train.MonitoredTrainingSession(hooks=[hook]) as sess:
                 for _ in range(10):
@@ -160,11 +168,7 @@ def test_a_failing_step_error_is_what_propagates_and_earlier_checkpoints_stay(tm
 def test_after_save_raising_in_end_still_commits_the_final_checkpoint(tmp_path, monkeypatch):
     gate = StepGate(monkeypatch, 5)
     listener = Raising("after", 5)
-    with tf.Graph().as_default():
-        train = mts_graph()
-        saver = Saver(async_save=True, max_to_keep=10)
-        hook = AsyncCheckpointSaverHook(str(tmp_path), save_steps=2, saver=saver,
-                                        listeners=[listener])  # fmt: skip
+    with hooked(tmp_path, save_steps=2, listeners=[listener]) as (train, saver, hook):
         gate.open_later(0.5)
         with pytest.raises(KeyError, match="after_save 5"):
             with v1.train.MonitoredTrainingSession(hooks=[hook]) as sess:
@@ -184,11 +188,7 @@ def test_before_save_raising_in_end_after_a_mid_run_save(tmp_path, monkeypatch):
     nothing is pending when the session closes)."""
     gate = StepGate(monkeypatch, 4)
     listener = Raising("before", 5)
-    with tf.Graph().as_default():
-        train = mts_graph()
-        saver = Saver(async_save=True, max_to_keep=10)
-        hook = AsyncCheckpointSaverHook(str(tmp_path), save_steps=2, saver=saver,
-                                        listeners=[listener])  # fmt: skip
+    with hooked(tmp_path, save_steps=2, listeners=[listener]) as (train, saver, hook):
         gate.open_later(0.3)
         with pytest.raises(KeyError, match="before_save 5"):
             with v1.train.MonitoredTrainingSession(hooks=[hook]) as sess:
@@ -210,10 +210,7 @@ def test_a_failed_background_write_is_raised_by_the_mts_exit(tmp_path, monkeypat
         return real(saver, path, checkpoint_file, *args, **kwargs)
 
     monkeypatch.setattr(Saver, "_publish", failing)
-    with tf.Graph().as_default():
-        train = mts_graph()
-        saver = Saver(async_save=True, max_to_keep=10)
-        hook = AsyncCheckpointSaverHook(str(tmp_path), save_steps=2, saver=saver)
+    with hooked(tmp_path, save_steps=2) as (train, saver, hook):
         with pytest.raises(OSError, match="injected"):
             with v1.train.MonitoredTrainingSession(hooks=[hook]) as sess:
                 for _ in range(5):
@@ -234,10 +231,7 @@ def test_a_failed_mid_run_write_is_raised_by_the_next_step(tmp_path, monkeypatch
 
     monkeypatch.setattr(Saver, "_publish", failing)
     ran = []
-    with tf.Graph().as_default():
-        train = mts_graph()
-        saver = Saver(async_save=True, max_to_keep=10)
-        hook = AsyncCheckpointSaverHook(str(tmp_path), save_steps=2, saver=saver)
+    with hooked(tmp_path, save_steps=2) as (train, saver, hook):
         with pytest.raises(OSError, match="injected"):
             with v1.train.MonitoredTrainingSession(hooks=[hook]) as sess:
                 for _ in range(10):
@@ -250,10 +244,7 @@ def test_a_failed_mid_run_write_is_raised_by_the_next_step(tmp_path, monkeypatch
 def test_end_called_twice(tmp_path):
     """A hook whose end() runs twice (a user calling it by hand, then MTS): the second
     saves the same step again; no error, the checkpoint is listed once and loads."""
-    with tf.Graph().as_default():
-        train = mts_graph()
-        saver = Saver(async_save=True, max_to_keep=10)
-        hook = AsyncCheckpointSaverHook(str(tmp_path), save_steps=2, saver=saver)
+    with hooked(tmp_path, save_steps=2) as (train, saver, hook):
         with v1.train.MonitoredTrainingSession(hooks=[hook]) as sess:
             for _ in range(5):
                 sess.run(train)
