@@ -225,10 +225,8 @@ def load_checkpoint(path: AnyPath, *, verify_checksums: bool = True) -> Checkpoi
     """Open the checkpoint at ``path`` (see the module docstring). An async save of this
     process still writing into ``path``'s directory is waited for first."""
     spelled = local_path(os.fsdecode(os.fspath(path)))  # file:///a/b waits for /a's writes
-    # A directory: the state file's reader waits. A prefix not there yet: its write may be
-    # pending. One that exists is read at once (a pending write's retention may delete it).
-    if not os.path.isdir(spelled) and not _exists(spelled):
-        pending.wait_for(os.path.dirname(spelled))
+    if not os.path.isdir(spelled):  # a directory: the state file's reader waits
+        pending.wait_for_checkpoint(spelled, _exists(spelled))
     return CheckpointReader(path, verify_checksums=verify_checksums)
 
 

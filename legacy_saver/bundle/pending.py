@@ -19,6 +19,8 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
+from .naming import checkpoint_prefix_of
+
 _LOCK = threading.Lock()
 _WAITERS: dict[str, list[Callable[[], None]]] = {}
 _THREAD = threading.local()  # .writing: this thread commits a background write
@@ -70,11 +72,25 @@ def has_private_cwd() -> bool:
     return getattr(_THREAD, "private_cwd", False)
 
 
-def wait_for(directory: str) -> None:
-    """Return once no write registered for ``directory`` is pending (at once in a writer)."""
+def wait_for(directory: str, prefix: str | None = None) -> None:
+    """Return once no write registered for ``directory`` is pending (at once in a writer);
+    with ``prefix``, only writes of that checkpoint (a waiter's ``targets(prefix)``)."""
     if not _WAITERS or getattr(_THREAD, "writing", False):  # no async saver, or we are one
         return
     with _LOCK:
         waiters = list(_WAITERS.get(_key(directory), ()))
     for waiter in waiters:
-        waiter()
+        targets = getattr(waiter, "targets", None)
+        if prefix is None or targets is None or targets(prefix):
+            waiter()
+
+
+def wait_for_checkpoint(prefix: str, exists: bool) -> None:
+    """What a reader of ``prefix`` (a prefix, a file of one, or a directory) waits for: a
+    checkpoint not there yet, any write of its directory (one of them may be making it); one
+    that exists, only a write replacing that very prefix (an unrelated write's retention
+    may be about to delete it, as a synchronous save's would)."""
+    if not _WAITERS:
+        return
+    directory = os.path.dirname(prefix)
+    wait_for(directory, None if not exists else checkpoint_prefix_of(prefix) or prefix)

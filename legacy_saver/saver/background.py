@@ -144,6 +144,8 @@ class BackgroundWriter:
         self._thread: threading.Thread | None = None
         self._launched = threading.Event()
         self._launched.set()
+        self._session: Callable[[], Any] | None = None
+        self._target: str | None = None
         self._error: BaseException | None = None
         self._directory: str | None = None
         self._lock = threading.Lock()
@@ -154,7 +156,30 @@ class BackgroundWriter:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def start(self, directory: str, work: Callable[[], None]) -> None:
+    def writes_with(self, session: Any) -> bool:
+        """Whether the pending write runs on ``session``."""
+        ref = self._session
+        return self.pending and ref is not None and ref() is session
+
+    def drain(self, timeout: float, why: str) -> None:
+        """Waits up to ``timeout`` for the pending write (its error stays for the owner);
+        logs if it did not finish."""
+        thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return
+        self._join(thread, timeout)
+        if thread.is_alive():
+            log.error("legacy_saver: a background save did not finish in %.0f s before %s; "
+                      "the previous checkpoint stays the latest", timeout, why)  # fmt: skip
+
+    def targets(self, prefix: str) -> bool:
+        """The ``pending`` protocol: whether the pending write is of checkpoint ``prefix``."""
+        return self._target is not None and os.path.abspath(prefix) == self._target
+
+    def start(
+        self, directory: str, work: Callable[[], None], session: Any = None,
+        target: str | None = None,
+    ) -> None:  # fmt: skip
         """Runs ``work`` in a thread (after the previous write finished; call ``wait``),
         in the working directory of now (``_working_directory``)."""
         with self._lock:
@@ -166,7 +191,10 @@ class BackgroundWriter:
                 target=self._run, args=(work, cwd), name="legacy-saver-async-save", daemon=True
             )
             launched = threading.Event()  # joins wait for it: start() may still be running
-            self._thread, self._launched = thread, launched
+            self._launched = launched  # before the thread: a join sees it unset, and waits
+            self._thread = thread
+            self._session = _weak_or_none(session)
+            self._target = None if target is None else os.path.abspath(target)
             pending.register(self._directory, self)  # readers wait from now on
             try:
                 thread.start()
@@ -352,31 +380,43 @@ def _drain_at_exit() -> None:
 
 def guard_close(sess: Any, writer: BackgroundWriter) -> None:
     """Makes closing the session ``sess`` (its innermost ``tf.compat.v1.Session``) first wait
-    for ``writer``'s pending write, which runs the session's save op: a ``with Session()``
-    block left by ``sys.exit()`` or an exception, ``MonitoredTrainingSession`` skipping the
-    hooks' ``end()`` after a failed step, or a stock ``CheckpointSaverHook`` would otherwise
-    close it under the write and lose the checkpoint. The write's error stays for the
-    Saver's next call; the session is closed either way."""
+    for ``writer``'s pending write *on that session*, which runs the session's save op: a
+    ``with Session()`` block left by ``sys.exit()`` or an exception, ``MonitoredTrainingSession``
+    skipping the hooks' ``end()`` after a failed step, or a stock ``CheckpointSaverHook`` would
+    otherwise close it under the write and lose the checkpoint. The wait is bounded as the
+    exit drain's (``EXIT_TIMEOUT_S``, logged); the write's error stays for the Saver's next
+    call; the session is closed either way. A session object that cannot be guarded (no
+    ``close``, no weak references, no attributes) is left as it is."""
     raw = _raw_session(sess)
-    writers = raw.__dict__.get("_legacy_saver_writers") if hasattr(raw, "__dict__") else None
-    if writers is None:
-        writers = weakref.WeakSet()
-        close = type(raw).close  # the class's: no reference cycle through the session
-        session = weakref.ref(raw)
+    try:
+        writers = raw.__dict__.get("_legacy_saver_writers")
+        if writers is None:
+            writers = weakref.WeakSet()
+            close = type(raw).close  # the class's: no reference cycle through the session
+            session = weakref.ref(raw)
 
-        def drained_close() -> None:
-            for pending_writer in list(writers):
-                pending_writer()  # joins; the error stays for its owner
-            alive = session()
-            if alive is not None:
-                close(alive)
+            def drained_close() -> None:
+                alive = session()
+                for pending_writer in list(writers):
+                    if alive is not None and pending_writer.writes_with(alive):
+                        pending_writer.drain(EXIT_TIMEOUT_S, "closing its session")
+                if alive is not None:
+                    close(alive)
 
-        try:
             raw.close = drained_close
             raw._legacy_saver_writers = writers
-        except (AttributeError, TypeError):
-            return  # a session we cannot guard: close() after wait() (docs/saver.md)
+    except (AttributeError, TypeError):
+        return  # a session we cannot guard: close() after wait() (docs/saver.md)
     writers.add(writer)
+
+
+def _weak_or_none(obj: Any) -> Callable[[], Any] | None:
+    if obj is None:
+        return None
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return None
 
 
 def _raw_session(sess: Any) -> Any:
@@ -432,7 +472,7 @@ class AsyncSaves:
                                meta_graph_suffix, write_state, debug)  # fmt: skip
 
             guard_close(sess, self._writer)
-            self._writer.start(save_dir, write_and_commit)
+            self._writer.start(save_dir, write_and_commit, _raw_session(sess), checkpoint_file)
         return checkpoint_file
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -509,9 +509,7 @@ class Saver:
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
         save_path = as_tensorflow_means(local_path(as_str(save_path)), prefix=False)
-        if not files.checkpoint_exists(save_path):  # another Saver's write may be making it
-            pending.wait_for(os.path.dirname(save_path))  # (one that exists is read at once:
-            # that write's retention may be about to delete it, as a sync save's would)
+        pending.wait_for_checkpoint(save_path, files.checkpoint_exists(save_path))
         save_path = v1_any_count(save_path)  # stock's glob, resolved
         start = time.time()
         if self._eager:
