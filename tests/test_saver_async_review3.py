@@ -33,38 +33,16 @@ tf = pytest.importorskip("tensorflow")
 from legacy_saver import latest_checkpoint, load_checkpoint  # noqa: E402
 from legacy_saver.errors import CheckpointNotFoundError  # noqa: E402
 from legacy_saver.saver import AsyncCheckpointSaverHook, Saver  # noqa: E402
-from tests.helpers.async_rig import Model, step_of, temporaries  # noqa: E402
+from tests.helpers.async_rig import (  # noqa: E402
+    Model,
+    StepGate,  # noqa: E402
+    step_of,
+    temporaries,
+)
 from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-
-
-class StepGate:
-    """Holds the background write of the checkpoints whose name ends in ``-<step>`` for
-    ``step`` in ``steps`` until ``open()``; other writes pass."""
-
-    def __init__(self, monkeypatch, *steps: int):
-        self.event = threading.Event()
-        self.waiting = threading.Event()
-        self.steps = {f"-{s}" for s in steps}
-        real = Saver._write_checkpoint
-
-        def gated(saver, sess, checkpoint_file, save_op=None):
-            if save_op is not None and any(checkpoint_file.endswith(s) for s in self.steps):
-                self.waiting.set()
-                assert self.event.wait(30), "gate never opened"
-            return real(saver, sess, checkpoint_file, save_op=save_op)
-
-        monkeypatch.setattr(Saver, "_write_checkpoint", gated)
-
-    def open(self):
-        self.event.set()
-
-    def open_later(self, seconds: float = 0.5):
-        timer = threading.Timer(seconds, self.open)
-        timer.daemon = True
-        timer.start()
 
 
 def mts_graph(fail_at: int | None = None):

@@ -138,3 +138,30 @@ class RefModel:
     def save(self, saver, *args, **kwargs):
         with self.graph.as_default():
             return saver.save(self.sess, *args, **kwargs)
+
+
+class StepGate:
+    """Holds the background write of the checkpoints whose name ends in ``-<step>`` for
+    ``step`` in ``steps`` until ``open()``; other writes pass."""
+
+    def __init__(self, monkeypatch, *steps: int):
+        self.event = threading.Event()
+        self.waiting = threading.Event()
+        self.steps = {f"-{s}" for s in steps}
+        real = Saver._write_checkpoint
+
+        def gated(saver, sess, checkpoint_file, save_op=None):
+            if save_op is not None and any(checkpoint_file.endswith(s) for s in self.steps):
+                self.waiting.set()
+                assert self.event.wait(30), "gate never opened"
+            return real(saver, sess, checkpoint_file, save_op=save_op)
+
+        monkeypatch.setattr(Saver, "_write_checkpoint", gated)
+
+    def open(self):
+        self.event.set()
+
+    def open_later(self, seconds: float = 0.5):
+        timer = threading.Timer(seconds, self.open)
+        timer.daemon = True
+        timer.start()
