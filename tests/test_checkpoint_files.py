@@ -166,3 +166,18 @@ def test_a_deletion_waiting_for_a_republish_deletes_what_it_finds_then(tmp_path,
     monkeypatch.setattr(module, "directory_lock", lock_after_a_republish)
     remove_checkpoint(prefix)
     assert os.listdir(tmp_path) == []
+
+
+def test_readable_now_never_globs(tmp_path):
+    """``files.readable_now`` (does a reader find a checkpoint already?) knows a prefix, a
+    file of one and stock's V1 pattern by its first shard; ``*`` and ``?`` are never
+    expanded: a pattern-like name is only itself."""
+    from legacy_saver.bundle.files import readable_now
+
+    (tmp_path / "m-1.index").write_bytes(b"x")
+    (tmp_path / "v1-00000-of-00002").write_bytes(b"x")
+    assert readable_now(str(tmp_path / "m-1")) and readable_now(str(tmp_path / "m-1.index"))
+    assert readable_now(str(tmp_path / "v1-?????-of-00002"))
+    assert not readable_now(str(tmp_path / "v1-?????-of-00003"))
+    assert not readable_now(str(tmp_path / "m-*")) and not readable_now(str(tmp_path / "m-?"))
+    assert not readable_now(str(tmp_path / "*")) and not readable_now(str(tmp_path / "missing"))

@@ -11,16 +11,17 @@ attribute assignment and duck-typed ones; a failed write's error after the close
 file that keeps changing; restores of an overwritten prefix, a directory and a V1 pattern
 while a write is pending.
 
-Seven defects at cb2af70; five are fixed since (each test failed before): ``close()``
+Seven defects at cb2af70; six are fixed since (each test failed before): ``close()``
 waited for a stuck write without bound or log line (now ``EXIT_TIMEOUT_S``, logged); a
 Saver's writer stayed in an earlier session's set, so closing that session waited for a
 write on another (writers now say which session they write with); ``guard_close`` raised
 out of ``save()`` for a ``__slots__`` wrapper and for a duck-typed session without
 ``close``; a reader of a prefix being overwritten got the previous values (a reader of an
-existing checkpoint now waits for a write of that very prefix). Two stay strict xfails,
-known and documented: ``Session.reset`` closes sessions inside TensorFlow, past the guard,
-and the pending checkpoint is lost (its error is raised); an existing V1 pattern path
-(``-?????-of-?????``) waits for an unrelated pending write of its directory (a delay only).
+existing checkpoint now waits for a write of that very prefix); an existing V1 pattern path
+(``-?????-of-0000N``) waited for an unrelated write (``files.readable_now`` looks for its
+first shard, never globbing). One stays a strict xfail, known and documented:
+``Session.reset`` closes sessions inside TensorFlow, past the guard, and the pending
+checkpoint is lost (its error is raised).
 """
 
 from __future__ import annotations
@@ -594,12 +595,6 @@ def test_a_reader_of_the_directory_waits_for_the_pending_write(tmp_path, monkeyp
     assert got == 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="checkpoint_exists never matches a glob: restore() and load_checkpoint() of an "
-    "existing V1 pattern path ('-?????-of-00001') wait for an unrelated pending write of its "
-    "directory, where an existing checkpoint is meant to be read at once",
-)
 @pytest.mark.parametrize("reader", ["restore", "load_checkpoint"])
 def test_an_existing_v1_pattern_is_read_at_once_beside_a_pending_write(
     tmp_path, monkeypatch, reader

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import CheckpointNotFoundError, CorruptCheckpointError, TensorNotFoundError
 from . import pending
 from .dtypes import DType
+from .files import readable_now
 from .naming import OBJECT_GRAPH_KEY, checkpoint_prefix_of, index_path, is_temp, local_path
 from .reader import BundleReader
 from .source import CheckpointFile, TensorReader
@@ -226,13 +227,8 @@ def load_checkpoint(path: AnyPath, *, verify_checksums: bool = True) -> Checkpoi
     process still writing into ``path``'s directory is waited for first."""
     spelled = local_path(os.fsdecode(os.fspath(path)))  # file:///a/b waits for /a's writes
     if not os.path.isdir(spelled):  # a directory: the state file's reader waits
-        pending.wait_for_checkpoint(spelled, _exists(spelled))
+        pending.wait_for_checkpoint(spelled, readable_now(spelled))
     return CheckpointReader(path, verify_checksums=verify_checksums)
-
-
-def _exists(path: str) -> bool:
-    """A checkpoint (V2 index, V1 file) or a file of one is at ``path``."""
-    return os.path.isfile(path) or os.path.isfile(index_path(path))
 
 
 def list_variables(path: str | os.PathLike[str]) -> list[tuple[str, list[int]]]:

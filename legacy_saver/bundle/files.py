@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Callable, Sequence
 
@@ -71,6 +72,20 @@ def checkpoint_exists(checkpoint_prefix: StrPath) -> bool:
     a bare V1 prefix also finds its shards.
     """
     return bool(checkpoint_files(os.fspath(checkpoint_prefix)))
+
+
+_V1_PATTERN = re.compile(r"-\?{5}-of-(\d{5})$")  # stock's glob of a V1 checkpoint's shards
+
+
+def readable_now(path: StrPath) -> bool:
+    """Whether a reader given ``path`` finds a checkpoint there already: a prefix (V2 or V1),
+    a file of one (``P.index``), or stock's V1 pattern ``P-?????-of-0000N`` (its first shard
+    exists; the pattern is never expanded as a glob)."""
+    text = os.fspath(path)
+    match = _V1_PATTERN.search(text)
+    if match is not None:
+        return os.path.isfile(f"{text[: match.start()]}-00000-of-{match.group(1)}")
+    return os.path.isfile(text) or checkpoint_exists(text)
 
 
 def get_checkpoint_mtimes(checkpoint_prefixes: Sequence[StrPath]) -> list[float]:

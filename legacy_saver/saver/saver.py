@@ -509,8 +509,8 @@ class Saver:
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
         save_path = as_tensorflow_means(local_path(as_str(save_path)), prefix=False)
-        pending.wait_for_checkpoint(save_path, files.checkpoint_exists(save_path))
         save_path = v1_any_count(save_path)  # stock's glob, resolved
+        pending.wait_for_checkpoint(save_path, files.readable_now(save_path))
         start = time.time()
         if self._eager:
             eager.restore(self._eager_var_list(), save_path, self._options)
