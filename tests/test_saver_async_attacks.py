@@ -27,6 +27,7 @@ from legacy_saver import latest_checkpoint, load_checkpoint  # noqa: E402
 from legacy_saver.saver import Saver  # noqa: E402
 from legacy_saver.saver import saver as saver_module  # noqa: E402
 from tests.helpers.async_rig import (  # noqa: E402
+    CHILD_ENV,
     Gate,
     Model,
     pending_save,
@@ -34,10 +35,9 @@ from tests.helpers.async_rig import (  # noqa: E402
     temporaries,
     tree,
 )
-from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+ENV = CHILD_ENV
 
 
 # -- names ---------------------------------------------------------------------------

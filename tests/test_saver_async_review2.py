@@ -29,6 +29,7 @@ from legacy_saver import latest_checkpoint, load_checkpoint  # noqa: E402
 from legacy_saver.bundle import pending  # noqa: E402
 from legacy_saver.saver import Saver, background  # noqa: E402
 from tests.helpers.async_rig import (  # noqa: E402
+    CHILD_ENV,
     Gate,
     Model,
     RefModel,
@@ -36,10 +37,9 @@ from tests.helpers.async_rig import (  # noqa: E402
     step_of,
     temporaries,
 )
-from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+ENV = CHILD_ENV
 
 
 Small = RefModel  # a [0, 1, 2] float vector and global_step 7

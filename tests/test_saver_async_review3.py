@@ -31,18 +31,17 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from legacy_saver import latest_checkpoint, load_checkpoint  # noqa: E402
-from legacy_saver.errors import CheckpointNotFoundError  # noqa: E402
 from legacy_saver.saver import AsyncCheckpointSaverHook, Saver  # noqa: E402
 from tests.helpers.async_rig import (  # noqa: E402
+    CHILD_ENV,
     Model,
     StepGate,  # noqa: E402
     step_of,
     temporaries,
 )
-from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+ENV = CHILD_ENV
 
 
 def mts_graph(fail_at: int | None = None):
@@ -578,13 +577,10 @@ def eval_loop(directory, stop, outcomes):
     model = Model()
     evaluator = model.saver()
     while not stop.is_set():
-        try:
+        try:  # the join race and a stale state file raised here once; both are fixed
             latest = latest_checkpoint(str(directory))
-        except RuntimeError as e:  # the join race, test_a_reader_between_register_and_start
-            outcomes.append(("join race", repr(e)))
-            continue
-        except CheckpointNotFoundError as e:  # read the state file, then retention ran
-            outcomes.append(("stale state", repr(e)))  # (seen in both modes)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            outcomes.append(("error", repr(e)))
             continue
         if latest is None:
             continue
@@ -625,7 +621,7 @@ def test_an_evaluation_loop_beside_max_to_keep_1_never_reads_a_mix(tmp_path, asy
         stop.set()
         thread.join(20)
     assert any(o[0] == "ok" for o in outcomes)
-    odd = [o for o in outcomes if o[0] not in ("ok", "gone", "join race", "stale state")]
+    odd = [o for o in outcomes if o[0] not in ("ok", "gone")]
     assert odd == [], odd  # "mixed": a restore got another step than the prefix it named
     assert latest_checkpoint(str(tmp_path)) == str(tmp_path / "m-39")
     assert sorted(n for n in os.listdir(tmp_path) if n.endswith(".index")) == ["m-39.index"]

@@ -47,16 +47,18 @@ from legacy_saver.bundle import state as state_module  # noqa: E402
 from legacy_saver.errors import CheckpointNotFoundError  # noqa: E402
 from legacy_saver.saver import AsyncCheckpointSaverHook, Saver, background  # noqa: E402
 from tests.helpers.async_rig import (  # noqa: E402
+    CHILD_ENV,
     Gate,
     Model,
     StepGate,  # noqa: E402
+    pending_save,
     step_of,
     temporaries,
 )
 from tests.helpers.paths import ROOT  # noqa: E402
 
 v1 = tf.compat.v1
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+ENV = CHILD_ENV
 
 
 def later(seconds: float, action) -> threading.Timer:
@@ -625,3 +627,17 @@ def test_an_existing_v1_pattern_is_read_at_once_beside_a_pending_write(
     assert got == 5
     assert step_of(str(tmp_path / "m-6")) == 6
     assert elapsed < 1.5, f"waited {elapsed:.1f} s for the unrelated write"
+
+
+def test_readers_look_at_no_file_for_pending_writes_when_none_is_pending(tmp_path, monkeypatch):
+    """``wait_for_checkpoint`` (every restore and ``load_checkpoint``) costs nothing while no
+    async write is pending in the process: neither the existence check nor ``isdir`` runs."""
+    assert not pending._WAITERS
+
+    def exists(path):
+        raise AssertionError(f"looked at {path}")
+
+    pending.wait_for_checkpoint(str(tmp_path / "m-1"), exists)
+    with pending_save(monkeypatch, tmp_path, release_after=0.2):  # one pending: it runs
+        with pytest.raises(AssertionError, match="looked at"):
+            pending.wait_for_checkpoint(str(tmp_path / "m-1"), exists)

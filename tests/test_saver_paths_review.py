@@ -27,11 +27,10 @@ from legacy_saver.errors import StateFileError  # noqa: E402
 from legacy_saver.graph.restore import restore_variables  # noqa: E402
 from legacy_saver.saver import Saver, background  # noqa: E402
 from legacy_saver.saver import saver as saver_module  # noqa: E402
-from tests.helpers.async_rig import Gate, Model, RefModel, step_of, temporaries  # noqa: E402
-from tests.helpers.paths import ROOT  # noqa: E402
+from tests.helpers.async_rig import CHILD_ENV, Gate, Model, RefModel, step_of, temporaries  # noqa: E402
 
 v1 = tf.compat.v1
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+ENV = CHILD_ENV
 
 
 class One(RefModel):

@@ -224,10 +224,8 @@ class CheckpointReader:
 
 def load_checkpoint(path: AnyPath, *, verify_checksums: bool = True) -> CheckpointReader:
     """Open the checkpoint at ``path`` (see the module docstring). An async save of this
-    process still writing into ``path``'s directory is waited for first."""
-    spelled = local_path(os.fsdecode(os.fspath(path)))  # file:///a/b waits for /a's writes
-    if not os.path.isdir(spelled):  # a directory: the state file's reader waits
-        pending.wait_for_checkpoint(spelled, readable_now(spelled))
+    process still writing it is waited for first (``pending.wait_for_checkpoint``)."""
+    pending.wait_for_checkpoint(local_path(os.fsdecode(os.fspath(path))), readable_now)
     return CheckpointReader(path, verify_checksums=verify_checksums)
 
 

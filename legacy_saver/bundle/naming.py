@@ -234,18 +234,27 @@ def local_path(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
 
 
+def lexically(path: str) -> str:
+    """``path`` with a ``..`` in its directory resolved as TensorFlow's file system resolves
+    it, lexically (``io::CleanPath``): ``link/../ckpt/m`` is ``ckpt/m`` whatever ``link``
+    points to. The last component is kept as it is: it is a name the Saver appends to
+    (``a/..`` with a step saves ``a/..-3``). URLs and paths without ``..`` are unchanged."""
+    if is_url(path) or os.pardir not in path.split(os.sep):
+        return path
+    directory, base = os.path.split(path)
+    lexical = os.path.normpath(directory) if directory else ""
+    return base if lexical in ("", os.curdir) else os.path.join(lexical, base)
+
+
 def as_tensorflow_means(path: str, *, prefix: bool = True) -> str:
-    """A local path as TensorFlow's file system reads it: a ``..`` component is resolved
-    lexically (``io::CleanPath``), so ``link/../ckpt/m`` is ``ckpt/m`` whatever ``link``
-    points to, where the kernel would go through the link. Every path this package
-    opens, saves, restores or deletes is read so, as ``tf.train`` reads it: the Saver
-    runs TensorFlow's kernels *and* its own file operations on one path, and both must
-    mean the same files (a save whose data went one way and whose renames and state file
-    the other lost the checkpoint); ``load_checkpoint`` and retention mean what
-    TensorFlow means. Where both readings are one directory (no symlink on the way, the
-    usual case), or the path has no ``..``, the caller's spelling is kept. ``prefix``:
-    the last component is a name to append to (``save``: ``a/..`` saves ``a/..-3``),
-    else a path that may be a directory (``restore``: ``a/..`` is read whole)."""
+    """``path`` as TensorFlow's kernels will read it (``lexically``), for code that runs
+    those kernels *and* its own file operations on one path (the Saver, ``restore_variables``):
+    both must mean the same files (a save whose data went one way and whose renames and
+    state file the other lost the checkpoint). Where the OS's reading of the directory is
+    the same directory (no symlink on the way, the usual case) the caller's spelling is
+    kept. ``prefix``: the last component is a name to append to, else a path that may be a
+    directory (``restore``: ``a/..`` is read whole). The TF-free readers and converters do
+    not call this: they read paths as the OS does."""
     if is_url(path) or os.pardir not in path.split(os.sep):
         return path
     directory, base = os.path.split(path)
@@ -257,7 +266,4 @@ def as_tensorflow_means(path: str, *, prefix: bool = True) -> str:
             return path
     except OSError:
         pass  # one of them does not exist (yet): TensorFlow's reading, for every file
-    # Only the directory: the basename gets "-<step>" appended, so "a/.." saves "a/..-3".
-    if not base:
-        return lexical
-    return base if lexical in ("", os.curdir) else os.path.join(lexical, base)
+    return lexically(path) if base else lexical

@@ -3,8 +3,9 @@
 ``Saver(async_save=True)`` commits a checkpoint from a background thread; until it has, the
 state file names the previous checkpoint. ``register(directory, waiter)`` records such a
 write; ``wait_for(directory)`` (called by ``state.latest_checkpoint``,
-``get_checkpoint_state``, ``load_checkpoint`` of a prefix and every ``Saver.restore``) calls
-every waiter of that directory, which returns when its write is committed. A writer never
+``get_checkpoint_state``; ``wait_for_checkpoint`` for ``load_checkpoint`` and every
+``Saver.restore``) calls the waiters of that directory, which return when their write is
+committed. A writer never
 waits: inside ``writing()`` (a background write's thread) reads go through at once, since
 the writers of one directory already coordinate by the state file's lock (a
 read-merge-write); two async Savers of one directory waiting for each other's commit would
@@ -85,12 +86,14 @@ def wait_for(directory: str, prefix: str | None = None) -> None:
             waiter()
 
 
-def wait_for_checkpoint(prefix: str, exists: bool) -> None:
-    """What a reader of ``prefix`` (a prefix, a file of one, or a directory) waits for: a
-    checkpoint not there yet, any write of its directory (one of them may be making it); one
-    that exists, only a write replacing that very prefix (an unrelated write's retention
-    may be about to delete it, as a synchronous save's would)."""
-    if not _WAITERS:
+def wait_for_checkpoint(path: str, exists: Callable[[str], bool]) -> None:
+    """What a reader of ``path`` (a prefix, a file of one) waits for: a checkpoint not there
+    yet (``exists(path)`` false), any write of its directory, since one of them may be
+    making it; one that exists, only a write replacing that very prefix (an unrelated
+    write's retention may be about to delete it, as a synchronous save's would). A
+    directory waits for nothing here: its state file's reader waits. Costs nothing (no
+    file is looked at) while no async write is pending in this process."""
+    if not _WAITERS or getattr(_THREAD, "writing", False) or os.path.isdir(path):
         return
-    directory = os.path.dirname(prefix)
-    wait_for(directory, None if not exists else checkpoint_prefix_of(prefix) or prefix)
+    prefix = (checkpoint_prefix_of(path) or path) if exists(path) else None
+    wait_for(os.path.dirname(path), prefix)

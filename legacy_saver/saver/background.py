@@ -22,10 +22,11 @@ A save has two parts:
 Guarantees: the checkpoint holds the values at the moment ``save()`` ran (training steps
 after it change the variables, never the shadows); at most one write is in flight (the next
 ``save()`` waits for it); nothing reaches the state file before its files are complete;
-``restore()`` of any Saver, ``load_checkpoint`` of a prefix and this package's
-``latest_checkpoint``/``get_checkpoint_state`` of that directory wait for a pending write
-(``bundle.pending``); a tensor ``global_step`` is read in the snapshot's run; relative paths
-mean what they meant at ``save()`` (``_working_directory``); an error in the background is
+``restore()`` of any Saver, ``load_checkpoint`` and this package's
+``latest_checkpoint``/``get_checkpoint_state`` wait for a pending write of what they read
+(``bundle.pending``); a tensor ``global_step`` is read from its variable's snapshot
+(``Snapshot.step_shadow``); relative paths mean what they meant at ``save()``
+(``_working_directory``); an error in the background is
 raised by the next ``save()``, ``wait()`` or ``close()`` and never lost; at interpreter exit
 pending writes are drained, for at most ``EXIT_TIMEOUT_S`` each, with a log line either way.
 
@@ -40,6 +41,7 @@ import atexit
 import contextlib
 import ctypes
 import errno
+import functools
 import logging
 import os
 import sys
@@ -161,9 +163,9 @@ class BackgroundWriter:
         ref = self._session
         return self.pending and ref is not None and ref() is session
 
-    def drain(self, timeout: float, why: str) -> None:
-        """Waits up to ``timeout`` for the pending write (its error stays for the owner);
-        logs if it did not finish."""
+    def drain(self, timeout: float | None = None, why: str = "") -> None:
+        """Waits up to ``timeout`` (None: until done) for the pending write, its error kept
+        for the owner; logs if it did not finish. The writer thread never waits for itself."""
         thread = self._thread
         if thread is None or thread is threading.current_thread():
             return
@@ -241,15 +243,12 @@ class BackgroundWriter:
 
     # the ``pending`` registry's protocol: readers of the state file wait for us
     def __call__(self) -> None:
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            self._join(thread)
+        self.drain()
 
 
 _LIVE: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 
 CLONE_FS = 0x00000200  # linux/sched.h: the working directory, root and umask
-_own_cwd: Callable[[], bool] | None = None
 
 
 def _open_cwd() -> int | None:
@@ -278,11 +277,10 @@ def _working_directory(cwd: int | None) -> Iterator[None]:
     if cwd is None:
         yield
         return
-    private = False
     try:
-        if _private_cwd():
+        private = _private_cwd()
+        if private:
             os.fchdir(cwd)
-            private = True
         elif not os.path.samestat(os.fstat(cwd), os.stat(".")):
             raise OSError(
                 errno.ESTALE,
@@ -291,10 +289,7 @@ def _working_directory(cwd: int | None) -> Iterator[None]:
             )
     finally:
         os.close(cwd)
-    if not private:
-        yield
-        return
-    with pending.private_cwd():
+    with pending.private_cwd() if private else contextlib.nullcontext():
         yield
 
 
@@ -334,31 +329,28 @@ def _process_umask() -> int | None:
 
 def _private_cwd() -> bool:
     """Gives the calling thread its own working directory (Linux); False if impossible."""
-    global _own_cwd
-    if _own_cwd is None:
-        _own_cwd = _unshare_fs()
-    return _own_cwd()
+    unshare = _libc_unshare()
+    if unshare is None:
+        return False
+    if unshare(CLONE_FS) == 0:
+        return True
+    log.warning("legacy_saver: unshare(CLONE_FS) failed (%s); an async save uses the "
+                "process's working directory", os.strerror(ctypes.get_errno()))  # fmt: skip
+    return False
 
 
-def _unshare_fs() -> Callable[[], bool]:
+@functools.cache
+def _libc_unshare() -> Any:
+    """libc's ``unshare`` (Linux), or None."""
     if not sys.platform.startswith("linux"):
-        return lambda: False
+        return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        unshare = libc.unshare
+        unshare = ctypes.CDLL(None, use_errno=True).unshare
     except (OSError, AttributeError):
-        return lambda: False
+        return None
     unshare.argtypes = [ctypes.c_int]
     unshare.restype = ctypes.c_int
-
-    def call() -> bool:
-        if unshare(CLONE_FS) == 0:
-            return True
-        log.warning("legacy_saver: unshare(CLONE_FS) failed (%s); an async save uses the "
-                    "process's working directory", os.strerror(ctypes.get_errno()))  # fmt: skip
-        return False
-
-    return call
+    return unshare
 
 
 @atexit.register
@@ -378,8 +370,8 @@ def _drain_at_exit() -> None:
                       "previous checkpoint stays the latest", EXIT_TIMEOUT_S)  # fmt: skip
 
 
-def guard_close(sess: Any, writer: BackgroundWriter) -> None:
-    """Makes closing the session ``sess`` (its innermost ``tf.compat.v1.Session``) first wait
+def guard_close(raw: Any, writer: BackgroundWriter) -> None:
+    """Makes closing the session ``raw`` (``_raw_session``: the innermost one) first wait
     for ``writer``'s pending write *on that session*, which runs the session's save op: a
     ``with Session()`` block left by ``sys.exit()`` or an exception, ``MonitoredTrainingSession``
     skipping the hooks' ``end()`` after a failed step, or a stock ``CheckpointSaverHook`` would
@@ -387,7 +379,6 @@ def guard_close(sess: Any, writer: BackgroundWriter) -> None:
     exit drain's (``EXIT_TIMEOUT_S``, logged); the write's error stays for the Saver's next
     call; the session is closed either way. A session object that cannot be guarded (no
     ``close``, no weak references, no attributes) is left as it is."""
-    raw = _raw_session(sess)
     try:
         writers = raw.__dict__.get("_legacy_saver_writers")
         if writers is None:
@@ -471,8 +462,9 @@ class AsyncSaves:
                 saver._publish(path, checkpoint_file, save_dir, meta, latest_filename,
                                meta_graph_suffix, write_state, debug)  # fmt: skip
 
-            guard_close(sess, self._writer)
-            self._writer.start(save_dir, write_and_commit, _raw_session(sess), checkpoint_file)
+            raw = _raw_session(sess)
+            guard_close(raw, self._writer)
+            self._writer.start(save_dir, write_and_commit, raw, checkpoint_file)
         return checkpoint_file
 
     def wait(self, timeout: float | None = None) -> bool:

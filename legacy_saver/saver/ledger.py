@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Iterable
 
 from ..bundle import files, pending, state, temps
-from ..bundle.naming import is_url, state_lock_path, state_path
+from ..bundle.naming import is_url, lexically, state_lock_path, state_path
 from ..errors import StateFileError
 from . import retention
 from .retention import Recorded, RetentionOptions
@@ -85,7 +85,7 @@ class Ledger:
         """As ``Saver.recover_last_checkpoints``: mtimes of the checkpoints that exist."""
         found = []
         for path in paths:
-            mtimes = state.get_checkpoint_mtimes([_on_disk(path)])
+            mtimes = state.get_checkpoint_mtimes([lexically(path)])
             if mtimes:
                 found.append((path, mtimes[0]))
         self.set(found)
@@ -150,7 +150,7 @@ class Ledger:
             self.adopt(save_dir, latest_filename, stored)
             others = [r for r in self.records if not _same(r.path, path)]
             if not self.explicit:  # gone (another writer's retention): no longer listed
-                others = [r for r in others if state.checkpoint_exists(_on_disk(r.path))]
+                others = [r for r in others if state.checkpoint_exists(lexically(r.path))]
             plan = retention.plan(
                 others, Recorded(path, time.time()), self.last_preserved or 0.0, self.options
             )
@@ -182,7 +182,7 @@ class Ledger:
             for doomed in plan.delete:
                 try:
                     files.remove_checkpoint(
-                        _on_disk(doomed), version, meta_graph_suffix, directory=directory,
+                        lexically(doomed), version, meta_graph_suffix, directory=directory,
                         keep=keep,
                     )  # fmt: skip
                 except OSError as e:
@@ -213,15 +213,6 @@ class Ledger:
             if not helpers or any(h.thread not in (None, threading.get_ident()) for h in helpers):
                 found.append(Recorded(p, stamp))
         return found
-
-
-def _on_disk(path: str) -> str:
-    """The files a recorded path names, read as TensorFlow's kernels read it when they
-    wrote them (``naming.as_tensorflow_means``): a record spelled ``sub/../m-1`` is
-    ``m-1`` even once ``sub`` is gone or has become a symlink to elsewhere."""
-    if os.pardir not in path.split(os.sep):
-        return path
-    return os.path.normpath(path) if not is_url(path) else path
 
 
 def _helpers(path: str, besides: Ledger) -> list[Ledger]:

@@ -49,13 +49,7 @@ from .meta_graph import (
     require_graph_mode,
     write_meta_graph_file,
 )
-from .naming import (
-    as_str,
-    prepend_scope,
-    step_tensor,
-    strip_scope,
-    v1_any_count,
-)
+from .naming import as_str, prepend_scope, step_tensor, strip_scope, v1_any_count
 from .restoring import GraphRestorer
 from .retention import RetentionOptions
 from .specs import with_reshape
@@ -321,8 +315,8 @@ class Saver:
         if save_dir and atomic.is_local(save_dir):
             atomic.make_parent(save_dir, save_path)  # TF raises here instead
         if self._background is not None:  # snapshot now; write and commit in a thread
-            # A step tensor is read in the snapshot's own run, after the previous write
-            # finished: the name says the step of the values the checkpoint holds.
+            # A step tensor is read after the previous write finished, from the snapshot
+            # of its variable: the name says the step of the values the checkpoint holds.
             return self._background.save(
                 sess, functools.partial(self._named, save_path), step, save_dir,
                 latest_filename, meta_graph_suffix, write_meta_graph, write_state,
@@ -465,8 +459,7 @@ class Saver:
                 try:
                     with atomic.flushing(temp) if self._fsync else contextlib.nullcontext():
                         written = run(temp)
-                    moved = atomic.commit(temp, checkpoint_file, fsync=self._fsync)
-                    if not moved or not files.checkpoint_exists(checkpoint_file):
+                    if not atomic.commit(temp, checkpoint_file, fsync=self._fsync):
                         raise FileNotFoundError(  # never a silent no-op, nor the old files
                             errno.ENOENT, "the save op wrote no checkpoint files", temp
                         )
@@ -510,7 +503,7 @@ class Saver:
             raise ValueError("Can't load save_path when it is None.")
         save_path = as_tensorflow_means(local_path(as_str(save_path)), prefix=False)
         save_path = v1_any_count(save_path)  # stock's glob, resolved
-        pending.wait_for_checkpoint(save_path, files.readable_now(save_path))
+        pending.wait_for_checkpoint(save_path, files.readable_now)  # another Saver's write
         start = time.time()
         if self._eager:
             eager.restore(self._eager_var_list(), save_path, self._options)

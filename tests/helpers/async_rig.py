@@ -13,8 +13,10 @@ import tensorflow as tf
 
 from legacy_saver import load_checkpoint
 from legacy_saver.saver import Saver
+from tests.helpers.paths import ROOT
 
 v1 = tf.compat.v1
+CHILD_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}  # for -c children
 
 
 class Gate:
