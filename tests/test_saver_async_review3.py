@@ -25,6 +25,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 
 import pytest
 
@@ -663,21 +664,30 @@ def test_a_reader_between_register_and_start_waits(tmp_path, monkeypatch):
     assert got["latest"] == str(tmp_path / "m-2")
 
 
-def test_keep_checkpoint_every_n_hours_with_async_equals_sync(tmp_path):
-    """``keep_checkpoint_every_n_hours`` of 0.3 s and ``max_to_keep=1``, saves 0.2 s apart:
-    the async Saver keeps (and lists) the same checkpoints as a synchronous one."""
+def test_keep_checkpoint_every_n_hours_with_async_equals_sync(tmp_path, monkeypatch):
+    """``keep_checkpoint_every_n_hours`` of 0.3 s and ``max_to_keep=1``, saves 0.2 s apart
+    on the ledger's clock (a fake one: a loaded machine's real save times moved which
+    checkpoint crossed the interval, and the two runs differed): the async Saver keeps (and
+    lists) the same checkpoints as a synchronous one."""
+    from legacy_saver.saver import ledger
+    from legacy_saver.saver import saver as saver_module
+
+    clock = [1_000_000.0]
+    monkeypatch.setattr(ledger, "time", types.SimpleNamespace(time=lambda: clock[0]))
+    monkeypatch.setattr(saver_module, "_now", lambda: clock[0])  # the Saver's creation
     kept = {}
     for mode in (False, True):
         d = tmp_path / ("async" if mode else "sync")
         d.mkdir()
+        clock[0] = 1_000_000.0
         model = Model()
         saver = model.saver(async_save=mode, max_to_keep=1,
                             keep_checkpoint_every_n_hours=0.3 / 3600)  # fmt: skip
         for k in range(1, 8):
             model.set(k)
+            clock[0] += 0.2
             saver.save(model.sess, str(d / "m"), global_step=k)
             saver.wait()
-            time.sleep(0.2)
         saver.close()
         kept[mode] = sorted(n for n in os.listdir(d) if n.endswith(".index"))
         assert [os.path.basename(p) for p in listed(d)] == [n[:-6] for n in
